@@ -126,7 +126,9 @@ def load_config(path: str | Path | None = None) -> Config:
     known = {"hotline", "speech", "console", "store", "lines", "engineers"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"{source}: unknown section(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
     base = source.resolve().parent
     cfg = Config(source=source)
     cfg.hotline = _section(data, "hotline", HotlineSettings, source)

@@ -21,7 +21,9 @@ def _started_at(arg: str | None, wav: Path, duration_s: float, tz: str) -> datet
         try:
             at = datetime.fromisoformat(arg)
         except ValueError:
-            raise UserError(f"--started-at {arg!r} is not an ISO 8601 time (e.g. 2026-11-24T10:00:00+08:00)") from None
+            raise UserError(
+                f"--started-at {arg!r} is not an ISO 8601 time (e.g. 2026-11-24T10:00:00+08:00)"
+            ) from None
         return at if at.tzinfo else at.replace(tzinfo=zone)
     # A recorder closes the file at hang-up: the call started one duration earlier.
     return datetime.fromtimestamp(wav.stat().st_mtime - duration_s, tz=zone)
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{wav}: no such file")
         audio = load_call_audio(wav, args.engineer_channel)
         engine = args.engine or best_engine()
-        model = args.model or (cfg.speech.vosk_model if engine == "vosk" else cfg.speech.whisper_model) or None
+        configured_model = cfg.speech.vosk_model if engine == "vosk" else cfg.speech.whisper_model
+        model = args.model or configured_model or None
         started_at = _started_at(args.started_at, wav, audio.duration_s, line.timezone)
         interactive = args.format == "text" and sys.stderr.isatty()
         if args.format == "text":

@@ -1,0 +1,52 @@
+"""Building and running the console app from a config: shared by ``console``, ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from deskline.config import Config
+
+
+def secret_key(cfg: Config) -> str:
+    """The configured key, or one generated once and kept beside the database."""
+    if cfg.console.secret_key:
+        return cfg.console.secret_key
+    key_file = Path(cfg.store_path).with_suffix(".secret")
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def build_app(cfg: Config, store: Any, live_hub: Any = None) -> Any:
+    from routing.hours import LineCalendar
+    from speech.qa.rulefile import load_rules
+    from web.app import create_app
+
+    calendars = {line.id: LineCalendar(line) for line in cfg.lines}
+    return create_app(store, secret_key=secret_key(cfg), rules=load_rules(cfg.speech.rules or None),
+                      live_events=live_hub, calendars=calendars)
+
+
+class ConsoleServer:
+    """uvicorn in a background thread, stoppable (for ``serve`` and ``demo``)."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="console", daemon=True)
+        self.url = f"http://{host}:{port}/"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
