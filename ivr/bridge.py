@@ -1,0 +1,112 @@
+"""The per-call media loop: every 20 ms on a monotonic clock, move audio between the legs.
+
+One ``MediaPump`` per call runs in the call's own thread. Each tick reads one frame from
+the caller and (when there is one) the engineer, forwards each to the other side once
+they are bridged, writes both to the stereo recording and hands both to the observer,
+all stamped with the same call-clock time ``t`` so the legs stay aligned. Prompts and
+ringback are queued on the caller leg and the pump keeps ticking while they play.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .audio_tap import AudioTap
+from .pyvoip_adapter import FRAME_SAMPLES, Leg, LegStateError
+from .recorder import CallRecorder, IncrementalWavWriter
+
+FRAME_S = FRAME_SAMPLES / 8000
+SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+class MediaPump:
+    def __init__(self, caller: Leg, recorder: CallRecorder | None = None, tap: AudioTap | None = None):
+        self.caller = caller
+        self.recorder = recorder
+        self.tap = tap
+        self.engineer: Leg | None = None
+        self.bridged = False
+        self.voicemail: IncrementalWavWriter | None = None
+        self.frames = 0
+        self._deadline = time.monotonic()
+        self.caller_gone = False
+        self.engineer_gone = False
+
+    @property
+    def t(self) -> float:
+        """Seconds on the call clock (0 = the caller was answered)."""
+        return self.frames * FRAME_S
+
+    def bridge(self, engineer: Leg) -> None:
+        """Connect caller and engineer: audio both ways, DTMF passed through."""
+        self.engineer = engineer
+        self.engineer_gone = False
+        self.caller.flush_output()  # stop ringback at once
+        self.bridged = True
+        self.caller.on_dtmf(lambda digit: self._relay_dtmf(engineer, digit))
+        engineer.on_dtmf(lambda digit: self._relay_dtmf(self.caller, digit))
+
+    def _relay_dtmf(self, to: Leg, digit: str) -> None:
+        if self.bridged:
+            try:
+                to.send_dtmf(digit)
+            except (LegStateError, ValueError):
+                pass  # the other side did not negotiate telephone-event, or just hung up
+
+    def step(self) -> None:
+        """Wait for the next 20 ms tick, then move one frame each way."""
+        self._deadline += FRAME_S
+        delay = self._deadline - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        elif delay < -0.5:  # starved of CPU for long: do not try to catch up in a burst
+            self._deadline = time.monotonic()
+        caller_frame = self.caller.read_frame()
+        if caller_frame is None:
+            self.caller_gone = True
+            caller_frame = SILENCE
+        engineer_frame = SILENCE
+        if self.engineer is not None and self.bridged:
+            frame = self.engineer.read_frame()
+            if frame is None:
+                self.engineer_gone = True
+            else:
+                engineer_frame = frame
+                self.engineer.write(caller_frame)
+                self.caller.write(engineer_frame)
+        t = self.t
+        if self.recorder is not None:
+            self.recorder.add(caller_frame, engineer_frame)
+        if self.voicemail is not None:
+            self.voicemail.write(caller_frame)
+        if self.tap is not None:
+            self.tap.put("caller", t, caller_frame)
+            if self.bridged:
+                self.tap.put("engineer", t, engineer_frame)
+        self.frames += 1
+
+    def run_until(
+        self, done: Callable[[], bool], timeout_s: float | None = None, feed: Callable[[], None] | None = None
+    ) -> str:
+        """Tick until ``done()``; returns "done", "caller_gone", "engineer_gone" or "timeout"."""
+        end = None if timeout_s is None else self.t + timeout_s
+        while True:
+            if done():
+                return "done"
+            if self.caller_gone:
+                return "caller_gone"
+            if self.engineer_gone:
+                return "engineer_gone"
+            if end is not None and self.t >= end:
+                return "timeout"
+            if feed is not None:
+                feed()
+            self.step()
+
+    def play(self, pcm: np.ndarray) -> str:
+        """Play a prompt to the caller and tick until it has been sent."""
+        self.caller.write(pcm)
+        return self.run_until(lambda: self.caller.queued_output_s() <= 0, timeout_s=len(pcm) / 8000 + 2)

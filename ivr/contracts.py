@@ -1,0 +1,72 @@
+"""What the hotline needs from the rest of Deskline, as Protocols the lead wires up.
+
+``Router`` decides where a call goes (``routing/`` implements it: calendars, dispatch);
+``CallObserver`` hears everything that happens on a call (the speech pipeline and the
+store implement it); ``Prompts`` supplies the recorded announcements (``ivr/announcements``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+LegName = Literal["caller", "engineer"]
+
+
+@dataclass(frozen=True)
+class EngineerTarget:
+    name: str  # roster name, e.g. "张伟"
+    sip_uri: str  # "sip:zhangwei@127.0.0.1:5080", or a user at the registrar/proxy
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    line_id: str
+    is_open: bool
+    next_opening: datetime | None = None  # when a closed line opens again
+    web_url: str = ""
+    engineers: list[EngineerTarget] = field(default_factory=list)  # in the order to ring them
+    ring_limit_s: float = 15.0  # per engineer, before trying the next one
+
+
+class Router(Protocol):
+    def route(self, line_number: str, caller: str, now: datetime) -> RouteDecision: ...
+
+
+class CallObserver(Protocol):
+    def call_started(self, call_id: str, line_id: str, caller: str, started_at: datetime) -> None: ...
+
+    def engineer_ringing(self, call_id: str, engineer: EngineerTarget) -> None: ...
+
+    def engineer_answered(self, call_id: str, engineer: EngineerTarget, ring_time_s: float) -> None: ...
+
+    def engineer_no_answer(self, call_id: str, engineer: EngineerTarget, rang_s: float) -> None: ...
+
+    def audio(self, call_id: str, leg: LegName, t: float, pcm: np.ndarray) -> None:
+        """20 ms of 8 kHz int16 audio; ``t`` in seconds on the call clock. Called from a worker thread."""
+
+    def call_ended(
+        self, call_id: str, recording_path: Path | None, sip_timings: dict, reason: str
+    ) -> None: ...
+
+    def voicemail(self, call_id: str, line_id: str, caller: str, wav_path: Path) -> None: ...
+
+
+class Prompts(Protocol):
+    """Announcements as 8 kHz int16 mono arrays."""
+
+    def greeting(self, line_id: str) -> np.ndarray: ...
+
+    def after_hours(self, line_id: str, next_opening: datetime | None, web_url: str) -> np.ndarray: ...
+
+    def next_engineer(self) -> np.ndarray: ...
+
+    def nobody_available(self) -> np.ndarray: ...
+
+    def beep(self) -> np.ndarray: ...
+
+    def ringback(self, seconds: float) -> np.ndarray: ...
