@@ -1,0 +1,60 @@
+"""Start and stop a hotline node from a config: user agent, router, observer, prompts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from deskline.config import Config
+from deskline.hotline_service import AnalysingObserver, ConfiguredRouter
+from ivr.call_session import SessionSettings
+from ivr.hotline import Hotline
+from ivr.pyvoip_adapter import SipUserAgent
+from routing.dispatch import DispatchState
+
+log = logging.getLogger("deskline.hotline")
+
+
+def prompts_for(cfg: Config) -> Any:
+    """Recorded Mandarin prompts when they are installed, else distinguishable tones."""
+    try:
+        from ivr.recorded_prompts import RecordedPrompts
+
+        return RecordedPrompts()
+    except (ImportError, FileNotFoundError) as e:
+        log.warning("recorded prompts unavailable (%s): using tone prompts", e)
+        from ivr.tone_prompts import TonePrompts
+
+        return TonePrompts()
+
+
+@dataclass
+class HotlineNode:
+    agent: SipUserAgent
+    hotline: Hotline
+    observer: AnalysingObserver
+
+    def stop(self) -> None:
+        self.hotline.stop()
+
+
+def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | None = None) -> HotlineNode:
+    from speech.engines import best_engine
+    from speech.qa.rulefile import load_rules
+
+    rules = load_rules(cfg.speech.rules or None)
+    chosen = engine or (cfg.speech.live_engine if cfg.speech.live_engine != "auto" else best_engine())
+    model = cfg.speech.vosk_model if chosen == "vosk" else cfg.speech.whisper_model
+    for engineer in cfg.roster.engineers if cfg.roster else []:
+        store.upsert_engineer(engineer.name, certified=engineer.certified, lines=list(engineer.lines))
+    dispatch = DispatchState()
+    router = ConfiguredRouter(cfg, store, dispatch)
+    observer = AnalysingObserver(cfg, store, rules, chosen, dispatch, publish, model_path=model or None)
+    agent = SipUserAgent(cfg.hotline.bind_ip, cfg.hotline.sip_port, registrar=cfg.hotline.registrar or None)
+    cfg.hotline.recordings_dir.mkdir(parents=True, exist_ok=True)
+    hotline = Hotline(agent, router, observer, prompts_for(cfg),
+                      SessionSettings(recordings_dir=cfg.hotline.recordings_dir))
+    hotline.start()
+    log.info("hotline on sip:%s:%d, engine %s", cfg.hotline.bind_ip, agent.port, chosen)
+    return HotlineNode(agent, hotline, observer)

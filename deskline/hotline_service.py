@@ -1,0 +1,219 @@
+"""Wiring of a running hotline: ivr's Router and CallObserver made of routing, speech and the store.
+
+- ``ConfiguredRouter`` answers "where does this call go" from the line calendars and the
+  roster (routing/), with first-contact ownership taken from the caller's open callbacks.
+- ``AnalysingObserver`` turns what happens on a call into a stored, checked call: a live
+  record at once, each leg's audio into a ``LiveCallAnalyzer``, every finding stored and
+  published the moment it is decided, and the scorecard at hang-up.
+
+Analysis runs on the conversation's clock (0 = the engineer answered), because the
+greeting window of 3.4(a) is about the engineer's first seconds, not the caller's time in
+the queue; everything stored is shifted back onto the recording's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deskline.config import Config
+from ivr.contracts import EngineerTarget, LegName, RouteDecision
+from models.records import CallRecord, Finding, Promise, Utterance
+from routing.dispatch import DispatchState, candidates
+from routing.hours import LineCalendar
+from routing.rings import rings_for
+from speech.live_call import LiveCallAnalyzer, LiveEvent
+from speech.qa.rulefile import RuleSet
+
+log = logging.getLogger("deskline.hotline")
+
+Publish = Callable[[dict[str, Any]], None]
+
+
+def engineer_uri(sip: str, cfg: Config) -> str:
+    """A roster ``sip`` value as a URI: full URIs as they are, bare users at the registrar."""
+    if sip.startswith("sip:"):
+        return sip
+    host = cfg.hotline.registrar or f"{cfg.hotline.bind_ip}:{cfg.hotline.sip_port}"
+    return f"sip:{sip}@{host}"
+
+
+class ConfiguredRouter:
+    def __init__(self, cfg: Config, store: Any, dispatch: DispatchState) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.dispatch = dispatch
+        self.calendars = {line.id: LineCalendar(line) for line in cfg.lines}
+
+    def _line_for(self, number: str) -> Any:
+        for line in self.cfg.lines:
+            if number in (line.number, line.id):
+                return line
+        return self.cfg.lines[0]  # an unknown number reaches the first (main) line
+
+    def _open_tickets(self) -> dict[str, str]:
+        """caller → engineer who owns their unresolved request (3.3(5))."""
+        owners: dict[str, str] = {}
+        try:
+            for task in self.store.callbacks(status="open"):
+                if task.caller and task.engineer:
+                    owners.setdefault(task.caller, task.engineer)
+        except Exception:  # ownership is a preference; never fail a call over it
+            log.exception("could not read open callbacks for ownership routing")
+        return owners
+
+    def route(self, line_number: str, caller: str, now: datetime) -> RouteDecision:
+        line = self._line_for(line_number)
+        calendar = self.calendars[line.id]
+        if now.tzinfo is None:
+            now = now.astimezone()
+        if not calendar.is_open(now):
+            return RouteDecision(line.id, False, calendar.next_opening(now), line.web_url)
+        ordered = candidates(self.cfg.roster, line.id, caller, self.dispatch, self._open_tickets(), now)
+        targets = [EngineerTarget(e.name, engineer_uri(e.sip, self.cfg)) for e in ordered]
+        ring_limit = getattr(line, "ring_limit_s", None) or (
+            self.cfg.hotline.max_rings * (self.cfg.hotline.ring_on_s + self.cfg.hotline.ring_off_s))
+        return RouteDecision(line.id, True, None, line.web_url, targets, float(ring_limit))
+
+
+@dataclass
+class _CallState:
+    record: CallRecord
+    started_at: datetime
+    analyzer: LiveCallAnalyzer | None = None
+    bridged_at: float = 0.0  # call-clock seconds when the engineer answered
+    live_findings: list[Finding] = field(default_factory=list)
+
+
+def _shift_utterance(u: Utterance, dt: float) -> Utterance:
+    return replace(u, start=u.start + dt, end=u.end + dt,
+                   words=[replace(w, start=w.start + dt, end=w.end + dt) for w in u.words])
+
+
+def _shift_finding(f: Finding, dt: float) -> Finding:
+    return replace(f, start=f.start + dt, end=f.end + dt)
+
+
+def _shift_promise(p: Promise, dt: float) -> Promise:
+    return replace(p, start=p.start + dt, end=p.end + dt)
+
+
+class AnalysingObserver:
+    def __init__(self, cfg: Config, store: Any, rules: RuleSet, engine: str,
+                 dispatch: DispatchState, publish: Publish | None = None,
+                 model_path: str | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.rules = rules
+        self.engine = engine
+        self.model_path = model_path
+        self.dispatch = dispatch
+        self.publish = publish or (lambda event: None)
+        self.calls: dict[str, _CallState] = {}
+        self.finished = threading.Condition()
+        self.done_ids: list[str] = []
+        self._lock = threading.Lock()
+
+    # -- CallObserver ---------------------------------------------------------------
+    def call_started(self, call_id: str, line_id: str, caller: str, started_at: datetime) -> None:
+        if started_at.tzinfo is None:
+            started_at = started_at.astimezone()
+        record = CallRecord(id=call_id, started_at=started_at.isoformat(), line=line_id, caller=caller,
+                            status="live", engine=self.engine)
+        with self._lock:
+            self.calls[call_id] = _CallState(record, started_at)
+        self.store.start_live_call(record)
+        self.publish({"type": "call_started", "call_id": call_id, "line": line_id, "caller": caller,
+                      "started_at": record.started_at})
+
+    def engineer_ringing(self, call_id: str, engineer: EngineerTarget) -> None:
+        self.publish({"type": "engineer_ringing", "call_id": call_id, "engineer": engineer.name})
+
+    def engineer_no_answer(self, call_id: str, engineer: EngineerTarget, rang_s: float) -> None:
+        self.publish({"type": "engineer_no_answer", "call_id": call_id, "engineer": engineer.name,
+                      "rang_s": round(rang_s, 2)})
+
+    def engineer_answered(self, call_id: str, engineer: EngineerTarget, ring_time_s: float) -> None:
+        state = self.calls[call_id]
+        rings = rings_for(ring_time_s, self.cfg.hotline.ring_on_s, self.cfg.hotline.ring_off_s)
+        state.record.engineer = engineer.name
+        state.record.ring_time_s = round(ring_time_s, 3)
+        state.record.rings = rings
+        state.bridged_at = (datetime.now(state.started_at.tzinfo) - state.started_at).total_seconds()
+        self.dispatch.begin(engineer.name, datetime.now(state.started_at.tzinfo))
+        state.analyzer = LiveCallAnalyzer(
+            call_id, engineer=engineer.name, rules=self.rules, engine=self.engine,
+            started_at=state.started_at, model_path=self.model_path,
+            roster_names=self.cfg.roster.names() if self.cfg.roster else (),
+            on_event=lambda event: self._on_live_event(state, event))
+        self.store.start_live_call(state.record)
+        self.publish({"type": "engineer_answered", "call_id": call_id, "engineer": engineer.name,
+                      "ring_time_s": state.record.ring_time_s, "rings": rings})
+
+    def audio(self, call_id: str, leg: LegName, t: float, pcm: np.ndarray) -> None:
+        state = self.calls.get(call_id)
+        if state is None or state.analyzer is None or t < state.bridged_at:
+            return
+        state.analyzer.feed(leg, t - state.bridged_at, pcm)
+
+    def call_ended(self, call_id: str, recording_path: Path | None, sip_timings: dict, reason: str) -> None:
+        state = self.calls.get(call_id)
+        if state is None:
+            return
+        record = state.record
+        record.duration_s = round((datetime.now(state.started_at.tzinfo) - state.started_at).total_seconds(), 3)
+        record.audio_path = str(recording_path) if recording_path else ""
+        record.sip_timings = {**sip_timings, "end_reason": reason}
+        try:
+            if state.analyzer is not None:
+                dt = state.bridged_at
+                result = state.analyzer.finish(record.duration_s - dt, ring_time_s=record.ring_time_s)
+                record.utterances = [_shift_utterance(u, dt) for u in state.analyzer.utterances]
+                record.findings = [_shift_finding(f, dt) for f in result.findings]
+                record.promises = [_shift_promise(p, dt) for p in result.promises]
+                record.scorecard = result.scorecard
+                record.feedback = result.feedback
+                self.dispatch.end(record.engineer, datetime.now(state.started_at.tzinfo))
+            record.status = "done"
+        except Exception:
+            # What was analysed live is already stored finding by finding; keep the call.
+            log.exception("call %s: analysis at hang-up failed", call_id)
+            record.status = "failed"
+        self.store.finish_call(record)
+        self.publish({"type": "call_ended", "call_id": call_id, "reason": reason,
+                      "score": record.scorecard.overall if record.scorecard else None})
+        with self.finished:
+            self.done_ids.append(call_id)
+            self.calls.pop(call_id, None)
+            self.finished.notify_all()
+
+    def voicemail(self, call_id: str, line_id: str, caller: str, wav_path: Path) -> None:
+        state = self.calls.get(call_id)
+        created = state.record.started_at if state else datetime.now().astimezone().isoformat()
+        self.store.add_ticket("voicemail", created_at=created, line=line_id, caller=caller,
+                              call_id=call_id, audio_path=str(wav_path), text="语音留言")
+        self.publish({"type": "voicemail", "call_id": call_id, "line": line_id, "caller": caller})
+
+    # -- live events ------------------------------------------------------------------
+    def _on_live_event(self, state: _CallState, event: LiveEvent) -> None:
+        dt = state.bridged_at
+        if event.kind == "finding":
+            finding = _shift_finding(Finding.from_dict(event.payload), dt)
+            state.live_findings.append(finding)
+            self.store.add_live_finding(event.call_id, finding)
+            self.publish({"type": "finding", "call_id": event.call_id, "finding": finding.to_dict()})
+        elif event.kind == "utterance":
+            utt = _shift_utterance(Utterance.from_dict(event.payload), dt)
+            self.store.add_utterance(event.call_id, utt)
+            self.publish({"type": "utterance", "call_id": event.call_id, "utterance": utt.to_dict()})
+
+    def wait_for_calls(self, count: int, timeout: float) -> bool:
+        with self.finished:
+            return self.finished.wait_for(lambda: len(self.done_ids) >= count, timeout)
