@@ -168,7 +168,8 @@ class AnalysingObserver:
         if state is None:
             return
         record = state.record
-        record.duration_s = round((datetime.now(state.started_at.tzinfo) - state.started_at).total_seconds(), 3)
+        elapsed = datetime.now(state.started_at.tzinfo) - state.started_at
+        record.duration_s = round(elapsed.total_seconds(), 3)
         record.audio_path = str(recording_path) if recording_path else ""
         record.sip_timings = {**sip_timings, "end_reason": reason}
         try:
