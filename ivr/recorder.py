@@ -46,7 +46,7 @@ class IncrementalWavWriter:
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._file.write(wav_header(channels, 0))
         self.data_bytes = 0
-        self._last_sync = time.monotonic()
+        self.sync()  # a valid (empty) WAV on disk from the first moment
 
     @property
     def duration_s(self) -> float:
