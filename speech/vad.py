@@ -49,6 +49,7 @@ class SpeechSegmenter:
         start_voiced: int = 3,  # voiced frames among the last ``start_window`` that start speech
         start_window: int = 5,
         max_segment_s: float = 25.0,  # Whisper decodes at most 30 s at once
+        min_speech_s: float = 0.15,  # less voiced time than this is a click or the VAD settling
         max_gap_fill_s: float = 1.0,
     ) -> None:
         if sample_rate not in VAD_RATES:
@@ -65,6 +66,7 @@ class SpeechSegmenter:
         self._start_voiced = start_voiced
         self._max_frames = round(max_segment_s / self.frame_s)
         self._max_gap_fill_s = max_gap_fill_s
+        self._min_voiced_frames = max(1, round(min_speech_s / self.frame_s))
         self._pending = np.zeros(0, dtype=np.int16)
         self._pending_t: float | None = None  # leg time of _pending[0]
         self._idle: deque[_Frame] = deque(maxlen=self._pre_roll_frames + start_window)
@@ -113,8 +115,8 @@ class SpeechSegmenter:
     def flush(self) -> list[SpeechSegment]:
         """End of the stream: close an open segment (the partial last frame is dropped)."""
         out: list[SpeechSegment] = []
-        if self._speech:
-            out.append(self._close(len(self._speech)))
+        if self._speech and (segment := self._close(len(self._speech))) is not None:
+            out.append(segment)
         self._speech = []
         self._idle.clear()
         self._trailing_unvoiced = 0
@@ -149,9 +151,11 @@ class SpeechSegmenter:
             return segment
         return None
 
-    def _close(self, keep: int) -> SpeechSegment:
+    def _close(self, keep: int) -> SpeechSegment | None:
         frames = self._speech[:keep]
-        voiced = [f for f in frames if f.voiced] or frames
+        voiced = [f for f in frames if f.voiced]
+        if len(voiced) < self._min_voiced_frames:
+            return None
         return SpeechSegment(
             start=frames[0].t,
             end=frames[-1].t + self.frame_s,
