@@ -578,14 +578,21 @@ class Store:
         *,
         engineer: str | None = None,
         state: CallbackState | None = None,
+        status: Literal["open", "done"] | None = None,
         now: datetime | None = None,
     ) -> list[CallbackTask]:
+        """Callback tasks, soonest due first; ``status`` "open" = not yet done, "done" = kept."""
+        if status not in (None, "open", "done"):
+            raise ValueError(f"status must be 'open' or 'done', got {status!r}")
         now_key = utc_key(now or datetime.now(UTC), what="now")
-        sql = "SELECT * FROM callbacks"
+        where: list[str] = []
         params: list[Any] = []
         if engineer:
-            sql += " WHERE engineer = ?"
+            where.append("engineer = ?")
             params.append(engineer)
+        if status:
+            where.append("done_at IS NULL" if status == "open" else "done_at IS NOT NULL")
+        sql = "SELECT * FROM callbacks" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY coalesce(due_utc, promised_utc), id"
         tasks = [self._callback(r, now_key) for r in self._rows(sql, params)]
         return [t for t in tasks if state is None or t.state == state]

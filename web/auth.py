@@ -1,0 +1,118 @@
+"""Who is asking: signed-cookie sessions, CSRF tokens, bearer tokens, and role checks.
+
+Pages and the JSON API share one session cookie (Starlette's SessionMiddleware, signed
+with itsdangerous, HttpOnly, SameSite=Lax). Every form POST carries the session's CSRF
+token in a hidden field; every unsafe API request carries it in the ``X-CSRF-Token``
+header, unless it comes from a hotline node with a bearer API token instead of a
+session. An engineer asking for someone else's call gets 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import HTTPException, Request
+
+from web.users import api_token_owner
+
+Role = Literal["supervisor", "engineer", "node"]
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in user; the app turns this into a redirect to /login."""
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def csrf_ok(request: Request, token: str | None) -> bool:
+    expected = request.session.get("csrf")
+    return bool(expected and token and hmac.compare_digest(expected, token))
+
+
+def sign_in(request: Request, name: str, role: str) -> None:
+    # A fresh session (and CSRF token) at sign-in, so a planted cookie is worth nothing.
+    request.session.clear()
+    request.session["user"] = {"name": name, "role": role}
+    csrf_token(request)
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+def session_principal(request: Request) -> Principal | None:
+    data = request.session.get("user")
+    if not isinstance(data, dict) or data.get("role") not in ("supervisor", "engineer"):
+        return None
+    return Principal(name=str(data["name"]), role=data["role"])
+
+
+def page_user(request: Request) -> Principal:
+    """Dependency for HTML pages: the signed-in user, or a redirect to the sign-in page."""
+    user = session_principal(request)
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def page_supervisor(request: Request) -> Principal:
+    user = page_user(request)
+    if not user.is_supervisor:
+        raise HTTPException(status_code=403, detail="只有主管可以查看此页 (supervisors only)")
+    return user
+
+
+def api_principal(request: Request) -> Principal:
+    """Dependency for the JSON API: a bearer-token node, or a session (+ CSRF header to write)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        owner = api_token_owner(request.app.state.console.store, header[7:].strip())
+        if owner is None:
+            raise HTTPException(status_code=401, detail="unknown API token")
+        return Principal(name=owner, role="node")
+    user = session_principal(request)
+    if user is None:
+        raise HTTPException(status_code=401, detail="sign in first (POST /login) or send a bearer API token")
+    if request.method not in SAFE_METHODS and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(status_code=403, detail="missing or wrong X-CSRF-Token header")
+    return user
+
+
+def api_person(request: Request) -> Principal:
+    """A signed-in person (not a node token)."""
+    user = api_principal(request)
+    if user.role == "node":
+        raise HTTPException(status_code=403, detail="API tokens may only post calls and live events")
+    return user
+
+
+def api_supervisor(request: Request) -> Principal:
+    user = api_principal(request)
+    if user.role != "supervisor":
+        raise HTTPException(status_code=403, detail="supervisors only")
+    return user
+
+
+def can_see_call(user: Principal, call_engineer: str | None) -> bool:
+    return call_engineer is not None and (user.role == "supervisor" or call_engineer == user.name)

@@ -1,0 +1,63 @@
+"""Prometheus metrics for the console: stored calls, findings by clause, live calls,
+and HTTP latency. Each app gets its own registry, so several apps (tests) can coexist."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models.store import Store
+from web.live import LiveHub
+
+
+class StoreCollector(Collector):
+    """Counts read from the store at scrape time (so they are right after a restart)."""
+
+    def __init__(self, store: Store, hub: LiveHub) -> None:
+        self.store = store
+        self.hub = hub
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        calls = GaugeMetricFamily("deskline_calls_stored", "Calls in the store")
+        calls.add_metric([], self.store.count_calls())
+        yield calls
+        by_clause = GaugeMetricFamily(
+            "deskline_findings_failed", "Failed findings in the store, by clause", labels=["clause"]
+        )
+        for clause, n in sorted(self.store.findings_by_clause().items()):
+            by_clause.add_metric([clause], n)
+        yield by_clause
+        live = GaugeMetricFamily("deskline_live_calls", "Calls in progress")
+        live.add_metric([], len(self.hub.live_calls()))
+        yield live
+
+
+def build_registry(store: Store, hub: LiveHub) -> tuple[CollectorRegistry, Histogram]:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(store, hub))
+    latency = Histogram(
+        "deskline_http_request_seconds",
+        "Console HTTP request latency",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    return registry, latency
+
+
+def latency_middleware(latency: Histogram) -> Callable[..., Awaitable[Response]]:
+    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template, not the raw path, so call ids do not explode the label set.
+        path = getattr(route, "path", "unmatched")
+        latency.labels(request.method, path, str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    return middleware

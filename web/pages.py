@@ -1,0 +1,376 @@
+"""Server-rendered pages (Jinja2) for supervisors and engineers.
+
+Pages read through the same helpers as the JSON API (``web.api``), so what a page
+shows and what the API returns cannot drift apart. Every form POST checks the
+session's CSRF token and answers with a redirect (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from web.api import (
+    CallFilters,
+    WrittenReplyIn,
+    call_payload,
+    list_visible_calls,
+    score_written_reply,
+    trend_window,
+    visible_call,
+    visible_finding,
+)
+from web.auth import (
+    Principal,
+    csrf_ok,
+    csrf_token,
+    page_supervisor,
+    page_user,
+    session_principal,
+    sign_in,
+    sign_out,
+)
+from web.console import Console, plain
+from web.users import authenticate
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+VERDICT_CN = {"fail": "不合格", "pass": "合格", "warn": "提醒"}
+CALLBACK_STATE_CN = {"due": "待回电", "overdue": "已超时", "kept": "已完成", "open_vague": "无确切时间"}
+WEEKDAY_CN = ["", "周一", "周二", "周三", "周四", "周五", "周六", "周日"]
+templates.env.globals.update(
+    VERDICT_CN=VERDICT_CN, CALLBACK_STATE_CN=CALLBACK_STATE_CN, WEEKDAY_CN=WEEKDAY_CN
+)
+
+
+def console_of(request: Request) -> Console:
+    return request.app.state.console
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.update(user=session_principal(request), csrf=csrf_token(request))
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    return render(request, "error.html", status=status, status_code=status, message=message)
+
+
+def require_csrf(request: Request, token: str) -> None:
+    if not csrf_ok(request, token):
+        raise HTTPException(
+            status_code=403, detail="表单已过期，请刷新页面后重试 (CSRF token missing or wrong)"
+        )
+
+
+def script_json(value: Any) -> str:
+    """JSON safe to place inside a <script> element (no "</script>" can close it early)."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def back_to(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def local_day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min).astimezone()
+
+
+# ---- sign-in -----------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", next=next, error="")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    name: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    require_csrf(request, csrf_token)
+    user = authenticate(console_of(request).store, name, password)
+    if user is None:
+        return render(request, "login.html", status=401, next=next, error="用户名或密码不正确")
+    sign_in(request, user.name, user.role)
+    # Only local paths, so the sign-in page cannot bounce a user to another site.
+    return back_to(next if next.startswith("/") and not next.startswith("//") else "/")
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+    require_csrf(request, csrf_token)
+    sign_out(request)
+    return back_to("/login")
+
+
+@router.get("/")
+def home(user: Annotated[Principal, Depends(page_user)]) -> Response:
+    return back_to("/calls" if user.is_supervisor else "/me")
+
+
+# ---- calls -------------------------------------------------------------------------
+
+
+@router.get("/calls")
+def calls_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
+    params = {k: v for k, v in request.query_params.items() if v != ""}
+    form = dict(params)
+    error = ""
+    page = None
+    try:
+        for key, shift in (("since", 0), ("until", 1)):
+            if key in params:
+                params[key] = local_day_start(
+                    date.fromisoformat(params[key]) + timedelta(days=shift)
+                ).isoformat()
+        page = list_visible_calls(console_of(request), user, CallFilters(**params))
+    except ValidationError as exc:
+        error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    except ValueError as exc:
+        error = str(exc)
+    next_url = None
+    if page and page.next_cursor:
+        next_url = "/calls?" + urlencode({**form, "after": page.next_cursor})
+    store = console_of(request).store
+    return render(
+        request,
+        "calls.html",
+        status=422 if error else 200,
+        page=page,
+        form=form,
+        error=error,
+        next_url=next_url,
+        engineers=store.engineer_names(),
+        lines=store.line_names(),
+    )
+
+
+@router.get("/calls/{call_id}")
+def call_page(request: Request, call_id: str, user: Annotated[Principal, Depends(page_user)]) -> HTMLResponse:
+    console = console_of(request)
+    call = visible_call(console, user, call_id)
+    data = call_payload(console, call)
+    findings_by_id = {f["id"]: f for f in data["findings"]}
+    return render(
+        request,
+        "call.html",
+        call=call,
+        data=data,
+        findings_by_id=findings_by_id,
+        timeline=script_json(
+            {"findings": data["findings"], "duration": call.duration_s, "peaks_url": data["peaks_url"]}
+        ),
+    )
+
+
+@router.post("/calls/{call_id}/findings/{finding_id}/review")
+def review_form(
+    request: Request,
+    call_id: str,
+    finding_id: int,
+    verdict: Annotated[str, Form()],
+    user: Annotated[Principal, Depends(page_supervisor)],
+    comment: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    console = console_of(request)
+    sf = visible_finding(console, user, finding_id)
+    if sf.call_id != call_id:
+        raise HTTPException(status_code=404, detail=f"finding {finding_id} not found in call {call_id}")
+    if verdict not in VERDICT_CN:
+        raise HTTPException(
+            status_code=422, detail=f"verdict must be one of fail, pass, warn, got {verdict!r}"
+        )
+    console.review(finding_id, reviewer=user.name, verdict=verdict, comment=comment.strip())
+    return back_to(f"/calls/{call_id}#finding-{finding_id}")
+
+
+@router.post("/findings/{finding_id}/acknowledge")
+def acknowledge_form(
+    request: Request,
+    finding_id: int,
+    user: Annotated[Principal, Depends(page_user)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    console = console_of(request)
+    sf = visible_finding(console, user, finding_id)
+    console.store.acknowledge_finding(finding_id, engineer=user.name)
+    return back_to(f"/calls/{sf.call_id}#finding-{finding_id}")
+
+
+@router.post("/findings/{finding_id}/dispute")
+def dispute_form(
+    request: Request,
+    finding_id: int,
+    user: Annotated[Principal, Depends(page_user)],
+    reason: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    console = console_of(request)
+    sf = visible_finding(console, user, finding_id)
+    if not reason.strip():
+        raise HTTPException(status_code=422, detail="申诉需要填写理由 (a dispute needs a reason)")
+    console.store.dispute_finding(finding_id, engineer=user.name, reason=reason)
+    return back_to(f"/calls/{sf.call_id}#finding-{finding_id}")
+
+
+# ---- engineer's own page -------------------------------------------------------------
+
+
+@router.get("/me")
+def my_page(request: Request, user: Annotated[Principal, Depends(page_user)]) -> HTMLResponse:
+    console = console_of(request)
+    page = console.store.list_calls(engineer=user.name, limit=20)
+    latest = None
+    if page.items:
+        call = console.store.get_call(page.items[0].id)
+        latest = {"call": call, "findings": console.store.findings(call.id)} if call else None
+    return render(
+        request, "me.html", page=page, latest=latest, callbacks=console.store.callbacks(engineer=user.name)
+    )
+
+
+# ---- supervisor queues -----------------------------------------------------------------
+
+
+@router.get("/disputes")
+def disputes_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
+    store = console_of(request).store
+    items = [(d, store.get_finding(d.finding_id)) for d in store.disputes()]
+    return render(request, "disputes.html", items=items)
+
+
+@router.post("/disputes/{dispute_id}/resolve")
+def resolve_form(
+    request: Request,
+    dispute_id: int,
+    user: Annotated[Principal, Depends(page_supervisor)],
+    resolution: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    console_of(request).store.resolve_dispute(dispute_id, by=user.name, resolution=resolution.strip())
+    return back_to("/disputes")
+
+
+@router.get("/callbacks")
+def callbacks_page(request: Request, user: Annotated[Principal, Depends(page_user)]) -> HTMLResponse:
+    engineer = None if user.is_supervisor else user.name
+    return render(request, "callbacks.html", tasks=console_of(request).store.callbacks(engineer=engineer))
+
+
+@router.post("/callbacks/{callback_id}/done")
+def callback_done_form(
+    request: Request,
+    callback_id: int,
+    user: Annotated[Principal, Depends(page_user)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    store = console_of(request).store
+    task = store.get_callback(callback_id)
+    if task is None or not (user.is_supervisor or task.engineer == user.name):
+        raise HTTPException(status_code=404, detail=f"callback {callback_id} not found")
+    store.mark_callback_done(callback_id, by=user.name)
+    return back_to("/callbacks")
+
+
+@router.get("/rules")
+def rules_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
+    store = console_of(request).store
+    return render(
+        request, "rules.html", precision=store.rule_precision(), reviews=store.reviews()[-50:][::-1]
+    )
+
+
+@router.get("/trends")
+def trends_page(
+    request: Request, user: Annotated[Principal, Depends(page_supervisor)], days: int = 30
+) -> HTMLResponse:
+    since, until = trend_window(max(1, min(days, 366)))
+    data = console_of(request).trends(since, until)
+    return render(request, "trends.html", days=days, trends=data, trends_json=script_json(data))
+
+
+@router.get("/live")
+def live_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
+    calls = console_of(request).hub.live_calls()
+    return render(request, "live.html", calls_json=script_json(plain(calls)))
+
+
+@router.get("/hours")
+def hours_page(
+    request: Request, user: Annotated[Principal, Depends(page_user)], weeks: int = 4
+) -> HTMLResponse:
+    today = date.today()
+    start = today - timedelta(days=today.weekday())
+    error = ""
+    try:
+        lines = console_of(request).hours(start, 7 * max(1, min(weeks, 12)))
+    except Exception as exc:  # a calendar that cannot answer is shown, never hidden
+        lines, error = [], f"日历不可用 (calendar unavailable): {exc}"
+    return render(request, "hours.html", lines=lines, error=error, today=today.isoformat())
+
+
+@router.get("/written")
+def written_page(request: Request, user: Annotated[Principal, Depends(page_user)]) -> HTMLResponse:
+    author = None if user.is_supervisor else user.name
+    return render(
+        request,
+        "written.html",
+        result=None,
+        text="",
+        error="",
+        history=console_of(request).store.written_replies(author=author, limit=20),
+    )
+
+
+@router.post("/written")
+def written_submit(
+    request: Request,
+    user: Annotated[Principal, Depends(page_user)],
+    text: Annotated[str, Form()] = "",
+    channel: Annotated[str, Form()] = "web",
+    csrf_token: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    require_csrf(request, csrf_token)
+    console = console_of(request)
+    author = None if user.is_supervisor else user.name
+    try:
+        body = WrittenReplyIn(text=text, channel=channel)
+    except ValidationError:
+        return render(
+            request,
+            "written.html",
+            status=422,
+            result=None,
+            text=text,
+            error="请粘贴回复内容 (paste the reply text; channel is web or email)",
+            history=console.store.written_replies(author=author, limit=20),
+        )
+    result = score_written_reply(console, user, body)
+    return render(
+        request,
+        "written.html",
+        result=result,
+        text=text,
+        error="",
+        history=console.store.written_replies(author=author, limit=20),
+    )
