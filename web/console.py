@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from models.records import Finding, Scorecard
@@ -100,17 +100,12 @@ class Console:
         """Each line's schedule for ``days`` days from ``start``, as plain data."""
         out = []
         for line_id, calendar in sorted(self.calendars.items()):
+            line = getattr(calendar, "line", None)
             out.append(
                 {
                     "line": line_id,
-                    "days": [
-                        {
-                            "date": (start + timedelta(d)).isoformat(),
-                            "weekday": (start + timedelta(d)).isoweekday(),
-                            "schedule": plain(calendar.day_schedule(start + timedelta(d))),
-                        }
-                        for d in range(days)
-                    ],
+                    "name": getattr(line, "name", line_id),
+                    "days": [day_payload(calendar.day_schedule(start + timedelta(d))) for d in range(days)],
                 }
             )
         return out
@@ -142,6 +137,23 @@ class Console:
             "failures_by_clause": clauses,
             "ring_time_by_line": ring,
         }
+
+
+def _hhmm(t: time) -> str:
+    return "24:00" if t >= time(23, 59, 59) else t.strftime("%H:%M")
+
+
+def day_payload(schedule: Any) -> dict[str, Any]:
+    """A ``routing.hours.DaySchedule`` as JSON: the day, its open ranges, and why."""
+    day = schedule.day
+    return {
+        "date": day.isoformat(),
+        "weekday": day.isoweekday(),
+        "ranges": [f"{_hhmm(a)}-{_hhmm(b)}" for a, b in schedule.ranges],
+        "reason": schedule.reason,
+        "holiday_name": schedule.holiday_name,
+        "label": schedule.describe(),
+    }
 
 
 def finding_payload(sf: StoredFinding) -> dict[str, Any]:
