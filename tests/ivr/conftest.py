@@ -105,7 +105,7 @@ def make_hotline(tmp_path: Path) -> Iterator:
             FixedRouter(decision),
             observer,
             TonePrompts(),
-            SessionSettings(tmp_path / "recordings", voicemail_max_s=2.0),
+            SessionSettings(tmp_path / "recordings", voicemail_max_s=5.0),
         )
         hotline.start()
         started.append(hotline)

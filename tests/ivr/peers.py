@@ -22,18 +22,27 @@ import soundfile as sf
 LOOPBACK = "127.0.0.1"
 
 
+_handed_out: set[int] = set()  # ports given to a peer that may not have bound them yet
+
+
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
-def free_udp_ports(n: int, step: int = 1) -> list[int]:
-    """n free ports (sipp needs -mp to be free along with mp+2 for its RTCP/echo sockets)."""
+def free_udp_ports(n: int) -> list[int]:
+    """n even ports, each free along with the next three (sipp binds mp..mp+3 for RTP/RTCP/streams)."""
     ports: list[int] = []
     while len(ports) < n:
         p = free_udp_port()
-        if p % 2 == 0 and all(_is_free(p + k) for k in range(0, 4)) and p not in ports:
+        block = range(p, p + 4)
+        if p % 2 == 0 and all(_is_free(k) for k in block) and not _handed_out.intersection(block[1:]):
+            _handed_out.update(block)
             ports.append(p)
     return ports
 

@@ -36,8 +36,12 @@ while True:  # a call that never ends: left = frame index, right = -frame index
 def test_killed_mid_call_the_recording_is_a_valid_wav(tmp_path: Path) -> None:
     path = tmp_path / "call.wav"
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=root, stdout=subprocess.PIPE,
-                               env={**os.environ, "PYTHONPATH": str(root)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == b"recording"
         time.sleep(3.0)
