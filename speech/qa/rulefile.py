@@ -21,25 +21,57 @@ CLAUSE_ID = re.compile(r"^\d+(\.\d+)*(\([a-z0-9]+\))?$")
 NUM = (int, float)
 STRS = "list[str]"
 KIND_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "greeting": {"window_s": (NUM, True), "parts": (STRS, True), "part_threshold": (NUM, False),
-                 "min_score": (NUM, False), "name_threshold": (NUM, False)},
-    "closing": {"window_s": (NUM, True), "parts": (STRS, True), "part_threshold": (NUM, False),
-                "min_score": (NUM, False)},
+    "greeting": {
+        "window_s": (NUM, True),
+        "parts": (STRS, True),
+        "part_threshold": (NUM, False),
+        "min_score": (NUM, False),
+        "name_threshold": (NUM, False),
+    },
+    "closing": {
+        "window_s": (NUM, True),
+        "parts": (STRS, True),
+        "part_threshold": (NUM, False),
+        "min_score": (NUM, False),
+    },
     "must_not_say": {"phrases": (STRS, True), "threshold": (NUM, False), "allowed": (STRS, False)},
-    "definite_time": {"promise_phrases": (STRS, True), "vague_phrases": (STRS, True),
-                      "threshold": (NUM, False), "end_of_day": (str, False)},
-    "complaint": {"complaint_phrases": (STRS, True), "apology_phrases": (STRS, True),
-                  "threshold": (NUM, False), "window_s": (NUM, True),
-                  "talk_share_window_s": (NUM, False), "max_talk_share": (NUM, False)},
-    "manner": {"min_chars_per_minute": (NUM, True), "max_chars_per_minute": (NUM, True),
-               "max_rate_cv": (NUM, False), "min_loudness_dbfs": (NUM, False),
-               "max_loudness_dbfs": (NUM, False), "max_silence_s": (NUM, False)},
-    "overtalk": {"max_overtalk_s": (NUM, True), "max_overtalk_count": (NUM, False),
-                 "min_overlap_s": (NUM, False)},
+    "definite_time": {
+        "promise_phrases": (STRS, True),
+        "vague_phrases": (STRS, True),
+        "threshold": (NUM, False),
+        "end_of_day": (str, False),
+    },
+    "complaint": {
+        "complaint_phrases": (STRS, True),
+        "apology_phrases": (STRS, True),
+        "threshold": (NUM, False),
+        "window_s": (NUM, True),
+        "talk_share_window_s": (NUM, False),
+        "max_talk_share": (NUM, False),
+    },
+    "manner": {
+        "min_chars_per_minute": (NUM, True),
+        "max_chars_per_minute": (NUM, True),
+        "max_rate_cv": (NUM, False),
+        "min_loudness_dbfs": (NUM, False),
+        "max_loudness_dbfs": (NUM, False),
+        "max_silence_s": (NUM, False),
+    },
+    "overtalk": {
+        "max_overtalk_s": (NUM, True),
+        "max_overtalk_count": (NUM, False),
+        "min_overlap_s": (NUM, False),
+    },
     "ring_time": {"max_rings": (NUM, True), "ring_on_s": (NUM, False), "ring_off_s": (NUM, False)},
 }
-COMMON_FIELDS = {"id": (str, True), "kind": (str, True), "clause": (str, True), "text": (str, True),
-                 "recommended": (str, False), "enabled": (bool, False)}
+COMMON_FIELDS = {
+    "id": (str, True),
+    "kind": (str, True),
+    "clause": (str, True),
+    "text": (str, True),
+    "recommended": (str, False),
+    "enabled": (bool, False),
+}
 
 
 class RuleFileError(ValueError):
@@ -115,14 +147,18 @@ class _Lines:
 
 def _check_type(value: Any, kind: Any) -> bool:
     if kind == STRS:
-        return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
+        return (
+            isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
+        )
     if kind == NUM:
         return isinstance(value, NUM) and not isinstance(value, bool)
     return isinstance(value, kind)
 
 
 def _type_name(kind: Any) -> str:
-    return {STRS: "a non-empty list of strings", NUM: "a number", str: "a string", bool: "true or false"}[kind]
+    return {STRS: "a non-empty list of strings", NUM: "a number", str: "a string", bool: "true or false"}[
+        kind
+    ]
 
 
 def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
@@ -141,9 +177,11 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         raise RuleFileError(source, None, "rule", "no [[rule]] tables")
     rules: list[Rule] = []
     for i, raw in enumerate(raw_rules):
+
         def fail(key: str, message: str, _i: int = i) -> RuleFileError:
-            return RuleFileError(source, where.rule(_i, key or None), f"rule[{_i}].{key}" if key else
-                                 f"rule[{_i}]", message)
+            return RuleFileError(
+                source, where.rule(_i, key or None), f"rule[{_i}].{key}" if key else f"rule[{_i}]", message
+            )
 
         kind = raw.get("kind")
         if kind not in KIND_FIELDS:
@@ -164,8 +202,11 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         for key, value in raw.items():
             if isinstance(value, NUM) and not isinstance(value, bool) and value < 0 and "dbfs" not in key:
                 raise fail(key, "must not be negative")
-            if (key.endswith("threshold") or key in ("min_score", "max_rate_cv", "max_talk_share")) \
-                    and isinstance(value, NUM) and value > 1:
+            if (
+                (key.endswith("threshold") or key in ("min_score", "max_rate_cv", "max_talk_share"))
+                and isinstance(value, NUM)
+                and value > 1
+            ):
                 raise fail(key, "is a fraction: must be between 0 and 1")
         if "end_of_day" in raw and not re.match(r"^\d{1,2}:\d{2}$", raw["end_of_day"]):
             raise fail("end_of_day", f"{raw['end_of_day']!r} is not HH:MM")
@@ -182,13 +223,15 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         if not CLAUSE_ID.match(clause):
             raise RuleFileError(source, where.key("weights", clause), f"weights.{clause}", "not a clause id")
         if not _check_type(weight, NUM) or weight < 0:
-            raise RuleFileError(source, where.key("weights", clause), f"weights.{clause}",
-                                "must be a non-negative number")
+            raise RuleFileError(
+                source, where.key("weights", clause), f"weights.{clause}", "must be a non-negative number"
+            )
     context = data.get("context", {})
     for key in ("quote_before", "conditional_after", "negation_before"):
         if key in context and not _check_type(context[key], STRS):
-            raise RuleFileError(source, where.key("context", key), f"context.{key}",
-                                "must be a non-empty list of strings")
+            raise RuleFileError(
+                source, where.key("context", key), f"context.{key}", "must be a non-empty list of strings"
+            )
     return RuleSet(rules, {k: float(v) for k, v in weights.items()}, context, source)
 
 
