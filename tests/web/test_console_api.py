@@ -308,3 +308,13 @@ def test_metrics(as_user) -> None:  # noqa: ANN001
     assert 'deskline_findings_failed{clause="3.5(1)"} 1.0' in text
     assert "deskline_live_calls 0.0" in text
     assert 'deskline_http_request_seconds_count{method="GET",route="/api/calls",status="200"} 1.0' in text
+
+
+def test_written_reply_without_a_checker_is_a_clear_503(as_user, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(__import__("sys").modules, "speech.qa.checker", None)  # as if not installed
+    client, token = as_user("张伟")
+    r = client.post("/api/written-replies", json={"text": "这个问题我们不管。"}, headers=hdr(token))
+    assert r.status_code == 503 and "written-reply checker is not available" in r.json()["detail"]
+    assert client.post("/api/written-replies", json={"text": ""}, headers=hdr(token)).status_code == 422
+    r = client.post("/api/written-replies", json={"text": "好", "channel": "fax"}, headers=hdr(token))
+    assert r.status_code == 422 and "channel" in r.json()["detail"]
