@@ -12,7 +12,9 @@ def mmss(seconds: float) -> str:
     return f"{s // 60:02d}:{s % 60:02d}"
 
 
-def feedback_text(findings: Sequence[Finding], ring_time_s: float | None = None, written: bool = False) -> str:
+def feedback_text(
+    findings: Sequence[Finding], ring_time_s: float | None = None, written: bool = False
+) -> str:
     lines: list[str] = []
     good = [f for f in findings if f.verdict == "pass"]
     if good:
