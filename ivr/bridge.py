@@ -62,7 +62,7 @@ class MediaPump:
         delay = self._deadline - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        elif delay < -0.5:  # starved of CPU for long: do not try to catch up in a burst
+        elif delay < -1.0:  # starved of CPU for long: do not try to catch up in a burst
             self._deadline = time.monotonic()
         caller_frame = self.caller.read_frame()
         if caller_frame is None:
