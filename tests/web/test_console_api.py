@@ -318,3 +318,24 @@ def test_written_reply_without_a_checker_is_a_clear_503(as_user, monkeypatch) ->
     assert client.post("/api/written-replies", json={"text": ""}, headers=hdr(token)).status_code == 422
     r = client.post("/api/written-replies", json={"text": "好", "channel": "fax"}, headers=hdr(token))
     assert r.status_code == 422 and "channel" in r.json()["detail"]
+
+
+def test_written_reply_is_scored_with_the_phrase_rules(as_user) -> None:  # noqa: ANN001
+    client, token = as_user("张伟")
+    r = client.post(
+        "/api/written-replies",
+        headers=hdr(token),
+        json={
+            "text": "您好，这个问题我们不管。",
+            "channel": "email",
+            "written_at": "2026-03-02T10:00:00+08:00",
+        },
+    )
+    assert r.status_code == 201, r.text
+    fails = [f for f in r.json()["findings"] if f["verdict"] == "fail"]
+    assert [f["clause"] for f in fails] == ["3.5(1)"] and fails[0]["recommended"]
+    assert r.json()["scorecard"]["overall"] < 100
+    history = client.get("/api/written-replies").json()
+    assert [(h["author"], h["channel"]) for h in history] == [("张伟", "email")]
+    page = client.post("/written", data={"text": "这个问题我们不管。", "channel": "web", "csrf_token": token})
+    assert page.status_code == 200 and "3.5(1)" in page.text and "建议用语" in page.text
