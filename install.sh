@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
   python3 python3-venv python3-dev gcc       # the runtime and what wheels without binaries need
   libsndfile1 sox                            # audio files
   sip-tester baresip baresip-core kamailio   # real SIP peers for the demo and the tests
-  chromium                                   # headless browser tests of the console
+  chromium fonts-wqy-microhei                # headless browser tests; a CJK font for the console screenshot
   tshark                                     # SIP/RTP captures when debugging (optional)
 )
 
