@@ -250,6 +250,11 @@ class CallChecker:
                     "deadline": h.utt.end + float(rule.get("window_s")),
                 }
             )
+            # The legs arrive slightly out of order: an apology already heard after the
+            # complaint started (the caller's leg was late) answers it.
+            for earlier in self._engineer():
+                if earlier.utt.start >= h.utt.start and earlier.norm:
+                    self._apology(earlier, out)
 
     def _apology(self, h: _Heard, out: list[Finding]) -> None:
         for c in self._complaints:
@@ -363,6 +368,7 @@ class CallChecker:
 
     # -- public -------------------------------------------------------------------------
     def on_utterance(self, utt: Utterance) -> list[Finding]:
+        """Take one final utterance of either leg; return the findings it decided."""
         out: list[Finding] = []
         h = _Heard(utt, normalize_transcript(utt.text))
         self.heard.append(h)
@@ -381,6 +387,12 @@ class CallChecker:
         return out
 
     def on_time(self, t: float) -> list[Finding]:
+        """The call clock reached ``t`` s; return findings whose window closed unmet.
+
+        Call it with the time up to which both legs' final utterances have been
+        delivered (the transcription watermark), not the wall clock: a greeting still
+        being recognised must not be judged missing.
+        """
         out: list[Finding] = []
         self.clock = max(self.clock, t)
         for rule in self.rules.of_kind("greeting"):
@@ -487,7 +499,7 @@ class CallChecker:
                 self._emit(
                     out,
                     rule,
-                    "warn",
+                    str(rule.get("verdict", "warn")),
                     eng[0].utt.start,
                     eng[-1].utt.end,
                     recommended="",
@@ -499,7 +511,7 @@ class CallChecker:
                 self._emit(
                     out,
                     rule,
-                    "warn",
+                    str(rule.get("verdict", "warn")),
                     eng[0].utt.start,
                     eng[-1].utt.end,
                     recommended="",
@@ -512,7 +524,7 @@ class CallChecker:
                     self._emit(
                         out,
                         rule,
-                        "warn",
+                        str(rule.get("verdict", "warn")),
                         0,
                         duration_s,
                         recommended="",
@@ -523,7 +535,7 @@ class CallChecker:
                     self._emit(
                         out,
                         rule,
-                        "warn",
+                        str(rule.get("verdict", "warn")),
                         0,
                         duration_s,
                         recommended="",
@@ -542,7 +554,7 @@ class CallChecker:
                 self._emit(
                     out,
                     rule,
-                    "warn",
+                    str(rule.get("verdict", "warn")),
                     at,
                     at + longest,
                     recommended="",
@@ -568,7 +580,7 @@ class CallChecker:
                 self._emit(
                     out,
                     rule,
-                    "warn",
+                    str(rule.get("verdict", "warn")),
                     overlaps[0][0],
                     overlaps[-1][0] + overlaps[-1][1],
                     recommended="",

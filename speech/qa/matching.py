@@ -57,7 +57,7 @@ def find_phrase(text: str, phrase: str, threshold: float = 0.85) -> list[Match]:
     hay, needle = syllables(text), syllables(phrase)
     scored = []
     for i in range(len(text) - n + 1):
-        if text[i:i + n] == phrase:
+        if text[i : i + n] == phrase:
             score = 1.0
         else:
             score = sum(syllable_similarity(hay[i + k], needle[k]) for k in range(n)) / n
@@ -69,7 +69,7 @@ def find_phrase(text: str, phrase: str, threshold: float = 0.85) -> list[Match]:
         if any(j in taken for j in range(i, i + n)):
             continue
         taken.update(range(i, i + n))
-        matches.append(Match(i, i + n, score, text[i:i + n]))
+        matches.append(Match(i, i + n, score, text[i : i + n]))
     return matches
 
 

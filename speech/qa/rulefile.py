@@ -56,11 +56,13 @@ KIND_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
         "min_loudness_dbfs": (NUM, False),
         "max_loudness_dbfs": (NUM, False),
         "max_silence_s": (NUM, False),
+        "verdict": (str, False),
     },
     "overtalk": {
         "max_overtalk_s": (NUM, True),
         "max_overtalk_count": (NUM, False),
         "min_overlap_s": (NUM, False),
+        "verdict": (str, False),
     },
     "ring_time": {"max_rings": (NUM, True), "ring_on_s": (NUM, False), "ring_off_s": (NUM, False)},
 }
@@ -210,6 +212,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
                 raise fail(key, "is a fraction: must be between 0 and 1")
         if "end_of_day" in raw and not re.match(r"^\d{1,2}:\d{2}$", raw["end_of_day"]):
             raise fail("end_of_day", f"{raw['end_of_day']!r} is not HH:MM")
+        if raw.get("verdict", "warn") not in ("warn", "fail"):
+            raise fail("verdict", f'{raw["verdict"]!r} must be "warn" or "fail"')
         if any(r.id == raw["id"] for r in rules):
             raise fail("id", f"duplicate rule id {raw['id']!r}")
         if raw.get("enabled", True) is False:

@@ -33,8 +33,9 @@ def _clause_score(findings: list[Finding]) -> float:
     return 0.0
 
 
-def score_findings(findings: Sequence[Finding], rules: RuleSet,
-                   checked_clauses: Iterable[str] | None = None) -> Scorecard:
+def score_findings(
+    findings: Sequence[Finding], rules: RuleSet, checked_clauses: Iterable[str] | None = None
+) -> Scorecard:
     by_clause: dict[str, list[Finding]] = {}
     for f in findings:
         by_clause.setdefault(f.clause, []).append(f)
@@ -49,11 +50,16 @@ def score_findings(findings: Sequence[Finding], rules: RuleSet,
         items = by_clause.get(clause, [])
         weight = rules.weights.get(clause, 1.0)
         is_checked = clause in checked
-        clauses.append(ClauseScore(clause=clause, score=_clause_score(items) if is_checked else 100.0,
-                                   weight=weight, checked=is_checked,
-                                   failures=sum(1 for f in items if f.verdict == "fail")))
+        clauses.append(
+            ClauseScore(
+                clause=clause,
+                score=_clause_score(items) if is_checked else 100.0,
+                weight=weight,
+                checked=is_checked,
+                failures=sum(1 for f in items if f.verdict == "fail"),
+            )
+        )
     counted = [c for c in clauses if c.checked and c.weight > 0]
     total_weight = sum(c.weight for c in counted)
     overall = sum(c.score * c.weight for c in counted) / total_weight if total_weight else 100.0
-    return Scorecard(overall=round(overall, 1), clauses=clauses,
-                     metrics={"checked_clauses": sorted(checked)})
+    return Scorecard(overall=round(overall, 1), clauses=clauses, metrics={"checked_clauses": sorted(checked)})

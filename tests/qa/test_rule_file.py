@@ -48,6 +48,16 @@ def test_shipped_rules_cover_the_standard() -> None:
         ),
         (GOOD_RULE + "threshold = 1.5\n", "r.toml:8: rule[0].threshold: is a fraction"),
         (GOOD_RULE + "colour = 1\n", "r.toml:8: rule[0].colour: unknown field"),
+        (
+            'version = 1\n[[rule]]\nid = "m"\nkind = "manner"\nclause = "3.3(1)"\ntext = "t"\n'
+            'min_chars_per_minute = 120\nmax_chars_per_minute = 360\nverdict = "bad"\n',
+            "r.toml:9: rule[0].verdict: 'bad' must be",
+        ),
+        (GOOD_RULE.replace('phrases = ["不知道"]', 'phrases = ["不知道", ""]'), "r.toml:7: rule[0].phrases"),
+        (
+            GOOD_RULE.replace("version = 1\n", "version = 1\n[context]\nquote_before = 3\n"),
+            "r.toml:3: context.quote_before: must be a non-empty list",
+        ),
         (GOOD_RULE.replace('clause = "3.5(2)"', "clause = "), "r.toml:5: not valid TOML"),
         (GOOD_RULE.replace("version = 1", "version = 2"), "r.toml: version: must be 1"),
         (GOOD_RULE + GOOD_RULE.replace("version = 1\n", ""), "r.toml:9: rule[1].id: duplicate rule id"),

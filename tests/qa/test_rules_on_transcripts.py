@@ -259,6 +259,19 @@ def test_apology_too_late_is_a_live_finding() -> None:
     assert [f.verdict for f in checker.on_time(44.0) if f.clause == "3.3(6)"] == ["fail"]
 
 
+def test_apology_delivered_before_the_late_complaint_leg_still_counts() -> None:
+    checker = CallChecker(RULES, "张伟", T0)
+    checker.on_utterance(eng("非常抱歉给您带来不便", 12.0))  # engineer leg ahead of the caller leg
+    live = checker.on_utterance(caller("我要投诉，太慢了", 10.0))
+    assert [(f.clause, f.verdict) for f in live] == [("3.3(6)", "pass")]
+    assert not [f for f in checker.finish(40.0).findings if f.clause == "3.3(6)" and f.verdict == "fail"]
+
+
+def test_apology_before_the_complaint_does_not_answer_it() -> None:
+    result = run(eng("不好意思让您久等了", 5.0), caller("你们什么态度", 10.0))
+    assert "3.3(6)" in clauses(result)
+
+
 def test_engineer_talking_over_a_complaint_is_flagged() -> None:
     result = run(
         caller("太慢了", 10.0),
@@ -281,6 +294,18 @@ def test_manner_metrics_and_warnings() -> None:
     warns = [f.message for f in result.findings if f.clause == "3.3(1)"]
     assert any("语速" in m for m in warns) and any("音量偏低" in m for m in warns)
     assert result.scorecard.metrics["engineer_chars_per_minute"] == pytest.approx(1200.0)
+
+
+def test_manner_verdict_comes_from_the_rule_file() -> None:
+    from speech.qa.rulefile import DEFAULT_RULES, parse_rules
+
+    strict = parse_rules(
+        DEFAULT_RULES.read_text(encoding="utf-8").replace('verdict = "warn"  #', 'verdict = "fail"  #'), "x"
+    )
+    fast = eng("这" * 40, 10.0, 12.0)
+    result = check_call([fast], strict, "张伟", T0, 60.0)
+    assert [f.verdict for f in result.findings if f.clause == "3.3(1)"] == ["fail"]
+    assert next(c for c in result.scorecard.clauses if c.clause == "3.3(1)").score == 0.0
 
 
 def test_normal_manner_has_no_warning() -> None:
