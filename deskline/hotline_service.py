@@ -14,12 +14,14 @@ the queue; everything stored is shifted back onto the recording's clock.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -88,8 +90,25 @@ class _CallState:
     record: CallRecord
     started_at: datetime
     analyzer: LiveCallAnalyzer | None = None
-    bridged_at: float = 0.0  # call-clock seconds when the engineer answered
+    bridged_at: float | None = None  # call clock of the engineer leg's first frame
     live_findings: list[Finding] = field(default_factory=list)
+    # Frames wait here for the call's analysis worker, so that recognition (seconds per
+    # utterance) never holds up the phone side's audio tap.
+    frames: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    worker: threading.Thread | None = None
+
+    def analyse_frames(self) -> None:
+        while True:
+            item = self.frames.get()
+            if item is None:
+                return
+            leg, t, pcm = item
+            assert self.analyzer is not None and self.bridged_at is not None
+            try:
+                self.analyzer.feed(leg, t - self.bridged_at, pcm)
+            except Exception:
+                log.exception("call %s: live analysis failed on a frame; the recording goes on",
+                              self.record.id)
 
 
 def _shift_utterance(u: Utterance, dt: float) -> Utterance:
@@ -123,8 +142,10 @@ class AnalysingObserver:
 
     # -- CallObserver ---------------------------------------------------------------
     def call_started(self, call_id: str, line_id: str, caller: str, started_at: datetime) -> None:
-        if started_at.tzinfo is None:
-            started_at = started_at.astimezone()
+        # Promises ("今天下午三点前") are read in the line's own time zone.
+        zone = ZoneInfo(self.cfg.line(line_id).timezone) if any(
+            line.id == line_id for line in self.cfg.lines) else None
+        started_at = started_at.astimezone(zone) if started_at.tzinfo or zone else started_at.astimezone()
         record = CallRecord(id=call_id, started_at=started_at.isoformat(), line=line_id, caller=caller,
                             status="live", engine=self.engine)
         with self._lock:
@@ -146,22 +167,28 @@ class AnalysingObserver:
         state.record.engineer = engineer.name
         state.record.ring_time_s = round(ring_time_s, 3)
         state.record.rings = rings
-        state.bridged_at = (datetime.now(state.started_at.tzinfo) - state.started_at).total_seconds()
         self.dispatch.begin(engineer.name, datetime.now(state.started_at.tzinfo))
         state.analyzer = LiveCallAnalyzer(
             call_id, engineer=engineer.name, rules=self.rules, engine=self.engine,
             started_at=state.started_at, model_path=self.model_path,
             roster_names=self.cfg.roster.names() if self.cfg.roster else (),
             on_event=lambda event: self._on_live_event(state, event))
+        state.worker = threading.Thread(target=state.analyse_frames, name=f"analysis-{call_id}", daemon=True)
+        state.worker.start()
         self.store.start_live_call(state.record)
         self.publish({"type": "engineer_answered", "call_id": call_id, "engineer": engineer.name,
                       "ring_time_s": state.record.ring_time_s, "rings": rings})
 
     def audio(self, call_id: str, leg: LegName, t: float, pcm: np.ndarray) -> None:
         state = self.calls.get(call_id)
-        if state is None or state.analyzer is None or t < state.bridged_at:
+        if state is None or state.analyzer is None:
             return
-        state.analyzer.feed(leg, t - state.bridged_at, pcm)
+        if state.bridged_at is None:
+            if leg != "engineer":
+                return  # the caller still hears prompts and ringing: not part of the conversation
+            state.bridged_at = t
+        if t >= state.bridged_at:
+            state.frames.put((leg, t, pcm))
 
     def call_ended(self, call_id: str, recording_path: Path | None, sip_timings: dict, reason: str) -> None:
         state = self.calls.get(call_id)
@@ -172,9 +199,12 @@ class AnalysingObserver:
         record.duration_s = round(elapsed.total_seconds(), 3)
         record.audio_path = str(recording_path) if recording_path else ""
         record.sip_timings = {**sip_timings, "end_reason": reason}
+        if state.worker is not None:
+            state.frames.put(None)
+            state.worker.join()
         try:
             if state.analyzer is not None:
-                dt = state.bridged_at
+                dt = state.bridged_at or 0.0
                 result = state.analyzer.finish(record.duration_s - dt, ring_time_s=record.ring_time_s)
                 record.utterances = [_shift_utterance(u, dt) for u in state.analyzer.utterances]
                 record.findings = [_shift_finding(f, dt) for f in result.findings]
@@ -204,7 +234,7 @@ class AnalysingObserver:
 
     # -- live events ------------------------------------------------------------------
     def _on_live_event(self, state: _CallState, event: LiveEvent) -> None:
-        dt = state.bridged_at
+        dt = state.bridged_at or 0.0
         if event.kind == "finding":
             finding = _shift_finding(Finding.from_dict(event.payload), dt)
             state.live_findings.append(finding)
