@@ -23,6 +23,10 @@ from speech.engines import create_recognizer
 from speech.qa.checker import CallChecker, CheckResult
 from speech.qa.rulefile import RuleSet
 from speech.transcribe import LegTranscriber
+from speech.vad import SpeechSegmenter
+
+# A recogniser may decide a stretch of speech a little after our own VAD thinks it ended.
+WATERMARK_MARGIN_S = 1.0
 
 
 @dataclass
@@ -61,6 +65,10 @@ class LiveCallAnalyzer:
             for leg in ("caller", "engineer")
         }
         self._audio: dict[str, list[np.ndarray]] = {"caller": [], "engineer": []}
+        # Rules hear the clock only up to the point both legs have been transcribed
+        # (the watermark): speech still being recognised holds it back.
+        self._vad = {leg: SpeechSegmenter(sample_rate) for leg in ("caller", "engineer")}
+        self._leg_clock = {"caller": 0.0, "engineer": 0.0}
         self._clock = 0.0
         self.utterances: list[Utterance] = []
 
@@ -82,13 +90,17 @@ class LiveCallAnalyzer:
     def feed(self, leg: str, t: float, pcm: np.ndarray) -> None:
         """A frame of int16 audio of ``leg`` starting at call time ``t``."""
         events = self._transcribers[leg].feed(pcm, t)
+        vad = self._vad[leg]
+        vad.feed(pcm, t)
         with self._lock:
             self._audio[leg].append(pcm)
             self._take_events(events)
             end = t + len(pcm) / self.sample_rate
-            if end > self._clock:
-                self._clock = end
-                self._emit_findings(self._checker.on_time(end))
+            self._leg_clock[leg] = vad.open_segment_start if vad.in_speech else end
+            watermark = min(self._leg_clock.values()) - WATERMARK_MARGIN_S
+            if watermark > self._clock:
+                self._clock = watermark
+                self._emit_findings(self._checker.on_time(watermark))
 
     def finish(self, duration_s: float, ring_time_s: float | None = None) -> CheckResult:
         with self._lock:

@@ -78,6 +78,11 @@ class SpeechSegmenter:
     def in_speech(self) -> bool:
         return bool(self._speech)
 
+    @property
+    def open_segment_start(self) -> float | None:
+        """Leg time where the speech still being collected began (None between segments)."""
+        return self._speech[0].t if self._speech else None
+
     def feed(self, pcm: np.ndarray, t: float) -> list[SpeechSegment]:
         """Add samples starting at leg time ``t``; return the segments this closed."""
         pcm = np.asarray(pcm)
