@@ -53,8 +53,15 @@ class StreamBuffer(RTP.RTPPacketManager):
         silence: bytes = b"\x00\x00",
         max_backlog: int | None = None,
         reanchor_jump: int | None = 10 * SAMPLE_RATE * 2,
+        playout_delay: int = 0,
     ):
         super().__init__()
+        # After an underrun, wait until this much is queued before reading again: a late
+        # packet then costs one short gap instead of a gap every frame while jitter lasts.
+        self.playout_delay = playout_delay
+        self._buffering = playout_delay > 0
+        self._has_read = False
+        self.underruns = 0
         self.silence = silence
         self.max_backlog = max_backlog
         self.reanchor_jump = reanchor_jump
@@ -74,6 +81,13 @@ class StreamBuffer(RTP.RTPPacketManager):
                 # First packet, or the sender restarted its timestamps: re-anchor here.
                 self._data = bytearray()
                 self._base = self._read = offset
+                self._has_read = False
+            if offset < self._base and not self._has_read:
+                # An earlier packet overtook the first one: nothing was read yet, extend backwards.
+                gap = self._base - offset
+                self._data[:0] = data[:gap] + self._fill(gap - min(gap, len(data)))
+                self._base = self._read = offset
+                return
             end = self._base + len(self._data)
             if offset < self._read:  # too late: only the part not yet read is useful
                 data = data[self._read - offset :]
@@ -95,8 +109,17 @@ class StreamBuffer(RTP.RTPPacketManager):
                 skip -= skip % 2
                 self._read += skip
                 self.discarded_bytes += skip
+            pending = end - self._read
+            if self._buffering:
+                if pending < self.playout_delay:
+                    return self._fill(length)
+                self._buffering = False
             start = self._read - self._base
             chunk = bytes(self._data[start : start + length])
+            self._has_read = self._has_read or bool(chunk)
+            if len(chunk) < length and self.playout_delay:
+                self.underruns += 1
+                self._buffering = True
             self._read += len(chunk)
             consumed = self._read - self._base
             if consumed >= 16 * FRAME_BYTES:  # defect 8: forget what was read
@@ -111,6 +134,7 @@ class StreamBuffer(RTP.RTPPacketManager):
                 return 0
             end = self._base + len(self._data)
             dropped = end - self._read
+            self._buffering = self.playout_delay > 0
             self._data = bytearray()
             self._base = self._read = end
             return dropped
@@ -175,8 +199,11 @@ class PacedRTPClient(RTP.RTPClient):
         self.sout = self.sin
         self.preference_pt = next(pt for pt, c in codecs.items() if c == self.preference)
         self.event_pt = next((pt for pt, c in codecs.items() if c == RTP.PayloadType.EVENT), None)
-        self.pmin = StreamBuffer(max_backlog=int(max_latency_s * SAMPLE_RATE) * 2)
-        self.pmout = StreamBuffer(reanchor_jump=None)  # prompts may be queued far ahead
+        self.pmin = StreamBuffer(
+            max_backlog=int(max_latency_s * SAMPLE_RATE) * 2, playout_delay=3 * FRAME_BYTES
+        )
+        # Prompts may be queued far ahead; bridged audio arrives a frame at a time, so keep two in hand.
+        self.pmout = StreamBuffer(reanchor_jump=None, playout_delay=2 * FRAME_BYTES)
         self._started = False
         self._stopped = False
         self._threads: list[threading.Thread] = []
