@@ -65,7 +65,9 @@ class Console:
                 from speech.qa.scoring import score_findings
             except ImportError as exc:
                 raise ScoringUnavailable(f"the scorer is not available: {exc}") from exc
-            card = score_findings(findings, self._rules())
+            # Score exactly the clauses the call exercised, as recorded when it was scored.
+            checked = previous.metrics.get("checked_clauses") if previous is not None else None
+            card = score_findings(findings, self._rules(), checked_clauses=checked)
         if previous is not None:
             # Measurements (speaking rate, loudness, ...) do not change with a review.
             card.metrics = {**previous.metrics, **card.metrics}
