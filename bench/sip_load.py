@@ -31,6 +31,7 @@ from ivr.call_session import SessionSettings  # noqa: E402
 from ivr.contracts import EngineerTarget, RouteDecision  # noqa: E402
 from ivr.hotline import Hotline  # noqa: E402
 from ivr.pyvoip_adapter import SipUserAgent  # noqa: E402
+from ivr.recorded_prompts import RecordedPrompts  # noqa: E402
 from ivr.sipp_peers import (  # noqa: E402
     CALLER_SCENARIO,
     ENGINEER_SCENARIO,
@@ -40,7 +41,6 @@ from ivr.sipp_peers import (  # noqa: E402
     start_sipp,
     stream_media,
 )
-from ivr.tone_prompts import TonePrompts  # noqa: E402
 
 SPEECH = REPO / "deskline" / "demo_audio"
 
@@ -107,11 +107,14 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
     )
     observer, _store = _observer(analysis, work)
     agent = SipUserAgent("127.0.0.1", free_udp_port())
+    prompts = RecordedPrompts()
+    # The caller stays through the greeting prompt and the ringing, then talks for talk_s.
+    stay_ms = int((len(prompts.greeting("hq")) / 8000 + 0.5 + talk_s) * 1000)
     hotline = Hotline(
         agent,
         FixedRouter(f"sip:zw@127.0.0.1:{eng_port}"),
         observer,
-        TonePrompts(),
+        prompts,
         SessionSettings(recordings_dir=work / "rec"),
     )
     hotline.start()
@@ -123,7 +126,7 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
             rx_port=caller_rx.port,
             pt=0,
             codec="PCMU",
-            middle=stream_media(ulaw, 0, 2000, int(talk_s * 1000)),
+            middle=stream_media(ulaw, 0, 2000, stay_ms),
         ),
         work / "caller",
         "caller",
@@ -132,7 +135,7 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
         media_port=free_udp_ports(1)[0],
         calls=calls,
     )
-    rc = caller.wait(min(120.0, talk_s + 60))
+    rc = caller.wait(min(120.0, stay_ms / 1000 + 60))
     if analysis:
         observer.wait_for_calls(calls, timeout=120)
     wall, cpu = time.monotonic() - t0, time.process_time() - cpu0

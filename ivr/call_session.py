@@ -123,7 +123,9 @@ class CallSession:
     def _after_hours(self, decision: RouteDecision) -> None:
         assert self.pump is not None
         self._enter(CallPhase.AFTER_HOURS)
-        prompt = self.prompts.after_hours(decision.line_id, decision.next_opening, decision.web_url)
+        prompt = self.prompts.after_hours(
+            decision.line_id, decision.next_opening, decision.web_url, self.now()
+        )
         if self.pump.play(prompt) == "caller_gone":
             self.reason = "caller hung up during the after-hours prompt"
             return

@@ -2,7 +2,7 @@
 
 ``Router`` decides where a call goes (``routing/`` implements it: calendars, dispatch);
 ``CallObserver`` hears everything that happens on a call (the speech pipeline and the
-store implement it); ``Prompts`` supplies the recorded announcements (``ivr/announcements``).
+store implement it); ``Prompts`` supplies the recorded announcements (``ivr/recorded_prompts``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ class Prompts(Protocol):
 
     def greeting(self, line_id: str) -> np.ndarray: ...
 
-    def after_hours(self, line_id: str, next_opening: datetime | None, web_url: str) -> np.ndarray: ...
+    def after_hours(
+        self, line_id: str, next_opening: datetime | None, web_url: str, now: datetime
+    ) -> np.ndarray:
+        """Says the line is closed, when it opens (relative to ``now``: "明天上午…"), and the web service."""
 
     def next_engineer(self) -> np.ndarray: ...
 

@@ -1,4 +1,4 @@
-"""Stand-in announcements made of tones, used until recorded prompts are wired in.
+"""Announcements made of tones: the fallback when no recordings load, and test stand-ins.
 
 Each prompt has its own pitch so that a test (or a person on the phone) can tell them
 apart; ringback follows the Chinese cadence, 450 Hz, 1 s on and 4 s off.
@@ -29,7 +29,8 @@ class TonePrompts:
     def greeting(self, line_id: str) -> np.ndarray:
         return np.concatenate([tone(523, 0.4), tone(659, 0.4), tone(784, 0.5)])
 
-    def after_hours(self, line_id: str, next_opening: datetime | None, web_url: str) -> np.ndarray:
+    def after_hours(self, line_id: str, next_opening: datetime | None, web_url: str,
+                    now: datetime | None = None) -> np.ndarray:
         return np.concatenate([tone(392, 0.5), silence(0.1), tone(330, 0.5)])
 
     def next_engineer(self) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from ivr.recorded_prompts import RecordedPrompts
 from models.store import Store
 
 REPO = Path(__file__).parents[2]
@@ -38,6 +39,9 @@ def test_demo_places_a_call_and_prints_its_scorecard(tmp_path: Path) -> None:
     assert call.scorecard is not None and call.scorecard.overall > 80
     audio, rate = sf.read(call.audio_path, dtype="int16")
     assert rate == 8000 and audio.shape[1] == 2 and len(audio) / rate > 20
-    # Utterances are on the recording's clock: the engineer speaks after the greeting prompt and ringing.
+    # Utterances are on the recording's clock: the engineer speaks after the recorded greeting
+    # prompt (the generic one: the demo line has no greeting of its own) and 2 s of ringing.
+    greeting_s = len(RecordedPrompts().greeting("demo")) / 8000
+    assert greeting_s > 4.0
     first_engineer = min(u.start for u in call.utterances if u.speaker == "engineer")
-    assert first_engineer > 2.0
+    assert first_engineer > greeting_s + 2.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ivr.call_session import SessionSettings
-from ivr.contracts import EngineerTarget, RouteDecision
+from ivr.contracts import EngineerTarget, Prompts, RouteDecision
 from ivr.hotline import Hotline
 from ivr.pyvoip_adapter import SipUserAgent
 from ivr.tone_prompts import TonePrompts
@@ -98,15 +98,17 @@ def make_hotline(tmp_path: Path) -> Iterator:
     """make_hotline(decision) -> running Hotline on a free port; stopped after the test."""
     started: list[Hotline] = []
 
-    def make(decision: RouteDecision, observer: RecordingObserver, **agent_kwargs) -> Hotline:  # noqa: ANN003
+    def make(decision: RouteDecision, observer: RecordingObserver, prompts: Prompts | None = None,
+             now: Callable[[], datetime] = datetime.now, **agent_kwargs) -> Hotline:  # noqa: ANN003
         # A generous jitter allowance: the test machine's 2 cores are shared and often saturated.
         agent = SipUserAgent("127.0.0.1", 0, **{"max_latency_s": 1.0, **agent_kwargs})
         hotline = Hotline(
             agent,
             FixedRouter(decision),
             observer,
-            TonePrompts(),
+            prompts or TonePrompts(),
             SessionSettings(tmp_path / "recordings", voicemail_max_s=5.0),
+            now=now,
         )
         hotline.start()
         started.append(hotline)

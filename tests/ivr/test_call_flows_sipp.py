@@ -6,6 +6,7 @@ import socket
 import time
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -299,3 +300,33 @@ def test_dtmf_is_passed_through(tmp_path, make_hotline, observer, speech):
     events = [p for p in phone_rx.packets if p.payload_type == 101]
     digits = [p.payload[0] for p in events if p.marker]
     assert digits == [5, 11]
+
+
+def test_closed_line_tells_the_caller_when_it_opens(tmp_path, make_hotline, observer, speech):
+    """The recorded after-hours prompt, as the caller's phone received it, says when the line
+    opens and points to the web service (3.1): checked by the real recogniser."""
+    from ivr.recorded_prompts import RecordedPrompts
+    from speech.transcribe import transcribe_leg
+
+    zone = ZoneInfo("Asia/Shanghai")
+    now = datetime(2026, 11, 25, 19, 5, tzinfo=zone)  # a Wednesday evening
+    opening = datetime(2026, 11, 26, 9, 0, tzinfo=zone)
+    prompts = RecordedPrompts()
+    closed = RouteDecision("regional", False, opening, "https://desk.example.com", [], 15)
+    hotline = make_hotline(closed, observer, prompts=prompts, now=lambda: now)
+    after_hours = prompts.after_hours("regional", opening, "", now)
+    speak_ms = int((len(after_hours) + len(prompts.beep())) / 8000 * 1000) + 300
+    run, rx = caller(tmp_path, hotline.agent.port, stream_media(speech["c02.ulaw"], 0, speak_ms, 3000))
+    finish(run, timeout=60)
+    assert observer.ended.wait(10)
+    rx.close()
+    assert observer.names() == ["call_started", "voicemail", "call_ended"]
+    heard_pcm = rx.pcm()
+    heard, _ = best_correlation(g711_roundtrip(after_hours), heard_pcm)
+    assert heard > 0.9
+    heard_prompt = heard_pcm[: len(after_hours) + 8000]
+    text = "".join(u.text for u in transcribe_leg(heard_prompt, 8000, "caller", "whisper"))
+    compact = text.replace(",", "").replace("、", "").replace(" ", "")
+    assert "非工作时间" in compact
+    assert "明天上午9点" in compact, text
+    assert "服务网站" in compact and "留言" in compact, text
