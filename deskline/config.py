@@ -33,6 +33,7 @@ class HotlineSettings:
     ring_on_s: float = 1.0
     ring_off_s: float = 4.0
     recordings_dir: Path = Path("var/recordings")
+    prompts_dir: str = ""  # site recordings that replace shipped prompts ("" = shipped only)
 
 
 @dataclass
@@ -133,7 +134,15 @@ def load_config(path: str | Path | None = None) -> Config:
     cfg = Config(source=source)
     cfg.hotline = _section(data, "hotline", HotlineSettings, source)
     cfg.hotline.recordings_dir = _resolve(base, cfg.hotline.recordings_dir)
+    if cfg.hotline.prompts_dir:
+        cfg.hotline.prompts_dir = str(_resolve(base, cfg.hotline.prompts_dir))
     cfg.speech = _section(data, "speech", SpeechSettings, source)
+    engines = {"live_engine": ("auto", "whisper", "vosk"), "accurate_engine": ("", "whisper", "vosk")}
+    for key, allowed in engines.items():
+        value = getattr(cfg.speech, key)
+        if value not in allowed:
+            shown = ", ".join(f'"{a}"' for a in allowed)
+            raise ConfigError(f"{source}: [speech] {key} = {value!r}: must be one of {shown}")
     for key in ("vosk_model", "whisper_model", "rules"):
         value = getattr(cfg.speech, key)
         if value:

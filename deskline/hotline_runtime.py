@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from deskline.config import Config
+from deskline.accurate_pass import AccuratePass
+from deskline.config import Config, ConfigError
 from deskline.hotline_service import AnalysingObserver, ConfiguredRouter
 from ivr.call_session import SessionSettings
 from ivr.hotline import Hotline
@@ -17,12 +18,18 @@ log = logging.getLogger("deskline.hotline")
 
 
 def prompts_for(cfg: Config) -> Any:
-    """Recorded Mandarin prompts when they are installed, else distinguishable tones."""
-    try:
-        from ivr.recorded_prompts import RecordedPrompts
+    """The recorded Mandarin prompts (with the site's own recordings from ``prompts_dir``).
 
-        return RecordedPrompts()
-    except (ImportError, FileNotFoundError) as e:
+    A site recording that cannot be used stops the start with a ConfigError; tones stand
+    in only if the shipped recordings are missing from the installation.
+    """
+    from ivr.recorded_prompts import PromptError, RecordedPrompts
+
+    try:
+        return RecordedPrompts(cfg.hotline.prompts_dir or None)
+    except PromptError as e:
+        raise ConfigError(f"{cfg.source}: [hotline] prompts_dir: {e}") from None
+    except FileNotFoundError as e:
         log.warning("recorded prompts unavailable (%s): using tone prompts", e)
         from ivr.tone_prompts import TonePrompts
 
@@ -37,6 +44,8 @@ class HotlineNode:
 
     def stop(self) -> None:
         self.hotline.stop()
+        if self.observer.accurate is not None:
+            self.observer.accurate.stop()
 
 
 def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | None = None) -> HotlineNode:
@@ -50,7 +59,14 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
         store.upsert_engineer(engineer.name, certified=engineer.certified, lines=list(engineer.lines))
     dispatch = DispatchState()
     router = ConfiguredRouter(cfg, store, dispatch)
-    observer = AnalysingObserver(cfg, store, rules, chosen, dispatch, publish, model_path=model or None)
+    accurate = None
+    if cfg.speech.accurate_engine:
+        accurate_model = (cfg.speech.vosk_model if cfg.speech.accurate_engine == "vosk"
+                          else cfg.speech.whisper_model)
+        accurate = AccuratePass(cfg.speech.accurate_engine, rules, store, model_path=accurate_model or None,
+                                roster_names=cfg.roster.names() if cfg.roster else (), publish=publish)
+    observer = AnalysingObserver(cfg, store, rules, chosen, dispatch, publish, model_path=model or None,
+                                 accurate=accurate)
     agent = SipUserAgent(cfg.hotline.bind_ip, cfg.hotline.sip_port, registrar=cfg.hotline.registrar or None)
     cfg.hotline.recordings_dir.mkdir(parents=True, exist_ok=True)
     hotline = Hotline(agent, router, observer, prompts_for(cfg),

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from deskline.accurate_pass import AccuratePass, shift_finding, shift_promise, shift_utterance
 from deskline.config import Config
 from ivr.contracts import EngineerTarget, LegName, RouteDecision
-from models.records import CallRecord, Finding, Promise, Utterance
+from models.records import CallRecord, Finding, Utterance
 from routing.dispatch import DispatchState, candidates
 from routing.hours import LineCalendar
 from routing.rings import rings_for
@@ -111,24 +112,12 @@ class _CallState:
                               self.record.id)
 
 
-def _shift_utterance(u: Utterance, dt: float) -> Utterance:
-    return replace(u, start=u.start + dt, end=u.end + dt,
-                   words=[replace(w, start=w.start + dt, end=w.end + dt) for w in u.words])
-
-
-def _shift_finding(f: Finding, dt: float) -> Finding:
-    return replace(f, start=f.start + dt, end=f.end + dt)
-
-
-def _shift_promise(p: Promise, dt: float) -> Promise:
-    return replace(p, start=p.start + dt, end=p.end + dt)
-
-
 class AnalysingObserver:
     def __init__(self, cfg: Config, store: Any, rules: RuleSet, engine: str,
                  dispatch: DispatchState, publish: Publish | None = None,
-                 model_path: str | None = None) -> None:
+                 model_path: str | None = None, accurate: AccuratePass | None = None) -> None:
         self.cfg = cfg
+        self.accurate = accurate
         self.store = store
         self.rules = rules
         self.engine = engine
@@ -206,9 +195,9 @@ class AnalysingObserver:
             if state.analyzer is not None:
                 dt = state.bridged_at or 0.0
                 result = state.analyzer.finish(record.duration_s - dt, ring_time_s=record.ring_time_s)
-                record.utterances = [_shift_utterance(u, dt) for u in state.analyzer.utterances]
-                record.findings = [_shift_finding(f, dt) for f in result.findings]
-                record.promises = [_shift_promise(p, dt) for p in result.promises]
+                record.utterances = [shift_utterance(u, dt) for u in state.analyzer.utterances]
+                record.findings = [shift_finding(f, dt) for f in result.findings]
+                record.promises = [shift_promise(p, dt) for p in result.promises]
                 record.scorecard = result.scorecard
                 record.feedback = result.feedback
                 self.dispatch.end(record.engineer, datetime.now(state.started_at.tzinfo))
@@ -220,6 +209,13 @@ class AnalysingObserver:
         self.store.finish_call(record)
         self.publish({"type": "call_ended", "call_id": call_id, "reason": reason,
                       "score": record.scorecard.overall if record.scorecard else None})
+        if self.accurate is not None and state.analyzer is not None and record.status == "done":
+            self.accurate.submit(record, state.analyzer.call_audio(), state.bridged_at or 0.0,
+                                 done=lambda _stored: self._call_done(call_id))
+        else:
+            self._call_done(call_id)
+
+    def _call_done(self, call_id: str) -> None:
         with self.finished:
             self.done_ids.append(call_id)
             self.calls.pop(call_id, None)
@@ -236,12 +232,12 @@ class AnalysingObserver:
     def _on_live_event(self, state: _CallState, event: LiveEvent) -> None:
         dt = state.bridged_at or 0.0
         if event.kind == "finding":
-            finding = _shift_finding(Finding.from_dict(event.payload), dt)
+            finding = shift_finding(Finding.from_dict(event.payload), dt)
             state.live_findings.append(finding)
             self.store.add_live_finding(event.call_id, finding)
             self.publish({"type": "finding", "call_id": event.call_id, "finding": finding.to_dict()})
         elif event.kind == "utterance":
-            utt = _shift_utterance(Utterance.from_dict(event.payload), dt)
+            utt = shift_utterance(Utterance.from_dict(event.payload), dt)
             self.store.add_utterance(event.call_id, utt)
             self.publish({"type": "utterance", "call_id": event.call_id, "utterance": utt.to_dict()})
 

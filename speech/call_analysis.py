@@ -89,12 +89,13 @@ def analyze_call(
     roster_names: Sequence[str] = (),
     progress: ProgressCallback | None = None,
     call_id: str | None = None,
+    ring_time_s: float | None = None,
 ) -> CallRecord:
     utterances, activity = transcribe_call(audio, engine, model_path, progress)
     checker = score_utterances(
         utterances, activity, rules, engineer, started_at, audio.duration_s, roster_names
     )
-    result = checker.finish(audio.duration_s, activity)
+    result = checker.finish(audio.duration_s, activity, ring_time_s=ring_time_s)
     return CallRecord(
         id=call_id or uuid.uuid4().hex[:12],
         started_at=started_at.isoformat(),

@@ -19,6 +19,7 @@ import numpy as np
 
 from models.records import Finding, Utterance
 from speech.activity import LegActivity, measure_leg_activity
+from speech.audio import CallAudio
 from speech.engines import create_recognizer
 from speech.qa.checker import CallChecker, CheckResult
 from speech.qa.rulefile import RuleSet
@@ -101,6 +102,15 @@ class LiveCallAnalyzer:
             if watermark > self._clock:
                 self._clock = watermark
                 self._emit_findings(self._checker.on_time(watermark))
+
+    def call_audio(self) -> CallAudio:
+        """Both legs as heard so far, on the conversation clock, for an after-call pass."""
+        with self._lock:
+            legs = {leg: np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+                    for leg, frames in self._audio.items()}
+        n = max(len(pcm) for pcm in legs.values())
+        caller, engineer = (np.pad(legs[leg], (0, n - len(legs[leg]))) for leg in ("caller", "engineer"))
+        return CallAudio(self.sample_rate, n / self.sample_rate, engineer=engineer, caller=caller)
 
     def finish(self, duration_s: float, ring_time_s: float | None = None) -> CheckResult:
         with self._lock:

@@ -1,0 +1,103 @@
+"""The after-call pass: a finished call re-transcribed and re-scored with the accurate engine.
+
+The live engine has to keep up with the phone in 20 ms steps; after hang-up there is time
+for the accurate engine (``[speech] accurate_engine``, e.g. Whisper) to hear each leg as a
+whole. The live result is stored first, so the console has the call at once and a
+failure here loses nothing; the accurate result then replaces it. Calls are re-scored one
+at a time on one worker thread: recognition is CPU-bound, and the phone side must keep
+its share of the two cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from models.records import CallRecord, Finding, Promise, Utterance
+from speech.audio import CallAudio
+from speech.call_analysis import analyze_call
+from speech.qa.rulefile import RuleSet
+
+log = logging.getLogger("deskline.accurate")
+
+
+def shift_utterance(u: Utterance, dt: float) -> Utterance:
+    return replace(u, start=u.start + dt, end=u.end + dt,
+                   words=[replace(w, start=w.start + dt, end=w.end + dt) for w in u.words])
+
+
+def shift_finding(f: Finding, dt: float) -> Finding:
+    return replace(f, start=f.start + dt, end=f.end + dt)
+
+
+def shift_promise(p: Promise, dt: float) -> Promise:
+    return replace(p, start=p.start + dt, end=p.end + dt)
+
+
+@dataclass
+class _Job:
+    record: CallRecord
+    audio: CallAudio  # the conversation only, from the engineer's answer on
+    offset_s: float  # where the conversation starts on the recording's clock
+    done: Callable[[CallRecord], None]
+
+
+class AccuratePass:
+    def __init__(self, engine: str, rules: RuleSet, store: Any, *, model_path: str | None = None,
+                 roster_names: Sequence[str] = (),
+                 publish: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.store = store
+        self.model_path = model_path
+        self.roster_names = tuple(roster_names)
+        self.publish = publish or (lambda event: None)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._run, name="accurate-pass", daemon=True)
+        self._worker.start()
+
+    def submit(self, record: CallRecord, audio: CallAudio, offset_s: float,
+               done: Callable[[CallRecord], None]) -> None:
+        """Queue a stored call; ``done`` gets the record that ends up stored."""
+        self._jobs.put(_Job(record, audio, offset_s, done))
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._worker.join(timeout=600)
+
+    def rescore(self, record: CallRecord, audio: CallAudio, offset_s: float) -> CallRecord:
+        fresh = analyze_call(
+            audio, engineer=record.engineer, rules=self.rules, engine=self.engine,
+            started_at=datetime.fromisoformat(record.started_at), line=record.line,
+            model_path=self.model_path, roster_names=self.roster_names, call_id=record.id,
+            ring_time_s=record.ring_time_s)
+        return replace(
+            record,
+            engine=f"{record.engine}→{self.engine}",
+            utterances=[shift_utterance(u, offset_s) for u in fresh.utterances],
+            findings=[shift_finding(f, offset_s) for f in fresh.findings],
+            promises=[shift_promise(p, offset_s) for p in fresh.promises],
+            scorecard=fresh.scorecard,
+            feedback=fresh.feedback,
+        )
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            stored = job.record
+            try:
+                stored = self.rescore(job.record, job.audio, job.offset_s)
+                self.store.finish_call(stored)
+                self.publish({"type": "call_rescored", "call_id": stored.id, "engine": self.engine,
+                              "score": stored.scorecard.overall if stored.scorecard else None})
+                log.info("call %s re-scored with %s", stored.id, self.engine)
+            except Exception:
+                stored = job.record
+                log.exception("call %s: the %s pass failed; the live result stays", job.record.id,
+                              self.engine)
+            finally:
+                job.done(stored)

@@ -1,0 +1,78 @@
+"""deskline.toml: a usable file loads with its paths resolved; a broken one is a one-line error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deskline.config import DEFAULT_CONFIG, ConfigError, load_config
+
+REPO = Path(__file__).parents[2]
+LINE = '\n[[lines]]\nid = "hq"\ncalendar = "hq"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "deskline.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_loads() -> None:
+    cfg = load_config(DEFAULT_CONFIG)
+    assert [line.id for line in cfg.lines] == ["hq", "regional", "web"]
+    assert cfg.roster is not None and "张伟" in cfg.roster.names()
+    assert cfg.speech.accurate_engine == "" and cfg.hotline.max_rings == 3
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, '[hotline]\nrecordings_dir = "rec"\nprompts_dir = "my-prompts"\n'
+                                      '[speech]\nrules = "rules.toml"\naccurate_engine = "whisper"\n'
+                                      '[store]\npath = "db/calls.db"\n' + LINE))
+    assert cfg.hotline.recordings_dir == tmp_path / "rec"
+    assert cfg.hotline.prompts_dir == str(tmp_path / "my-prompts")
+    assert cfg.speech.rules == str(tmp_path / "rules.toml")
+    assert cfg.store_path == tmp_path / "db" / "calls.db"
+    assert cfg.speech.accurate_engine == "whisper"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[hotline\nsip_port = 5060\n", r"not valid TOML: .*line 1"),
+        ("[hotline]\nsip_port = 5060\nsip_port = 5061\n" + LINE, "not valid TOML"),
+        ("[hotlines]\n" + LINE, r"unknown section\(s\) hotlines"),
+        ("[hotline]\nsip_prot = 5060\n" + LINE, r"unknown setting 'sip_prot' \(known: .*sip_port"),
+        ('[hotline]\nsip_port = "5060"\n' + LINE, "hotline.sip_port must be int, not str"),
+        ("[hotline]\nmax_rings = true\n" + LINE, "hotline.max_rings must be int, not bool"),
+        ("[hotline]\nrecordings_dir = 5\n" + LINE, "hotline.recordings_dir must be a path string"),
+        ("hotline = 5\n" + LINE, r"\[hotline\] must be a table"),
+        ('[speech]\nlive_engine = "kaldi"\n' + LINE, r"live_engine = 'kaldi': must be one of \"auto\""),
+        ('[speech]\naccurate_engine = "Whisper"\n' + LINE, "accurate_engine = 'Whisper': must be one of"),
+        ("[store]\npath = 3\n" + LINE, r"\[store\] path must be a path string"),
+        ("[hotline]\nsip_port = 5060\n", r"no \[\[lines\]\] configured"),
+    ],
+)
+def test_broken_config_names_file_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as e:
+        load_config(path)
+    assert str(e.value).startswith(str(path))
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_cli_reports_a_broken_config_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[speech]\nlive_engine = "kaldi"\n' + LINE)
+    command = [sys.executable, "-m", "deskline.cli", "hours", "--config", str(path), "--line", "hq"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "live_engine = 'kaldi'" in proc.stderr and str(path) in proc.stderr
