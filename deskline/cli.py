@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="start the hotline on loopback, place a scripted call, "
                        "print the scored call")
     d.add_argument("--keep-running", action="store_true", help="keep the console up afterwards")
+    d.add_argument("--scenario", choices=["good", "bad"], default="good",
+                   help="good: a call that meets the standard; bad: the same call with a 3.5(1) refusal")
     d.add_argument("--workdir", help="where the demo keeps its store and recordings (default: ./var/demo)")
     return parser
 

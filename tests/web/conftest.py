@@ -10,11 +10,25 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
 
 from models.records import CallRecord, ClauseScore, Finding, Promise, Scorecard, Utterance
 from models.store import Store
 from web.app import create_app
 from web.users import add_user
+
+# Debian's chromium, driven by Playwright (its own browser downloads are not reachable here).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 SECRET = "test-secret-key-0123456789abcdef"
 PASSWORDS = {"王主管": "supervisor-pass", "张伟": "zhangwei-pass", "李娜": "lina-pass-123"}
@@ -199,3 +213,11 @@ def as_user(app) -> Callable[[str], tuple[TestClient, str]]:  # noqa: ANN001
     yield make
     for c in clients:
         c.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
