@@ -220,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
     rig = DemoRig(Path(args.workdir or "var/demo"))
     print("Starting the hotline and the console on 127.0.0.1 …", file=sys.stderr)
     rig.start()
+    print(f"Live board: {rig.console.url}live  (sign in as {DEMO_SUPERVISOR[0]} / {DEMO_SUPERVISOR[1]})",
+          file=sys.stderr)
     call: PlacedCall | None = None
     try:
         call = rig.place_call(args.scenario)
