@@ -57,9 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--port", type=int)
 
     u = sub.add_parser("user", help="manage console users")
-    u.add_argument("action", choices=["add"])
-    u.add_argument("name")
-    u.add_argument("--role", choices=["supervisor", "engineer"], required=True)
+    u.add_argument("action", choices=["add", "token"],
+                   help="add: a console account; token: a bearer token for a hotline node")
+    u.add_argument("name", help="the user's name (an engineer's roster name) or the node's name")
+    u.add_argument("--role", choices=["supervisor", "engineer"], help="for add")
     u.add_argument("--password", help="(default: asked on the terminal)")
     u.add_argument("--db")
     _add_config(u)

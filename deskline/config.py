@@ -9,6 +9,7 @@ the service standard (3.1(a)–(c)).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,8 @@ class ConsoleSettings:
     port: int = 8080
     secret_key: str = ""
     https_only: bool = False
-    api_token: str = ""
+    url: str = ""  # a hotline node's console on another machine; "" = this process / shared store
+    api_token: str = ""  # the node's bearer token for that console (`deskline user token NODE`)
 
 
 @dataclass
@@ -148,6 +150,13 @@ def load_config(path: str | Path | None = None) -> Config:
         if value:
             setattr(cfg.speech, key, str(_resolve(base, value)))
     cfg.console = _section(data, "console", ConsoleSettings, source)
+    if cfg.console.url:
+        if not re.match(r"https?://[^/\s]+", cfg.console.url):
+            raise ConfigError(f"{source}: [console] url = {cfg.console.url!r}: must be an http:// or "
+                              "https:// address such as \"http://console.example:8080\"")
+        if not cfg.console.api_token:
+            raise ConfigError(f"{source}: [console] url is set but api_token is empty: create one on the "
+                              "console with `deskline user token NODE-NAME` and put it here")
     store = data.get("store", {})
     if not isinstance(store, dict) or not isinstance(store.get("path", ""), str):
         raise ConfigError(f"{source}: [store] path must be a path string")

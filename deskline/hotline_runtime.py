@@ -48,7 +48,10 @@ class HotlineNode:
             self.observer.accurate.stop()
 
 
-def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | None = None) -> HotlineNode:
+def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | None = None,
+                  on_call_done: Any = None) -> HotlineNode:
+    """A running hotline node. ``publish`` gets live events, ``on_call_done`` each call id once
+    the call is stored with its final score (after the accurate pass, if any)."""
     from speech.engines import best_engine
     from speech.qa.rulefile import load_rules
 
@@ -66,7 +69,7 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
         accurate = AccuratePass(cfg.speech.accurate_engine, rules, store, model_path=accurate_model or None,
                                 roster_names=cfg.roster.names() if cfg.roster else (), publish=publish)
     observer = AnalysingObserver(cfg, store, rules, chosen, dispatch, publish, model_path=model or None,
-                                 accurate=accurate)
+                                 accurate=accurate, on_call_done=on_call_done)
     agent = SipUserAgent(cfg.hotline.bind_ip, cfg.hotline.sip_port, registrar=cfg.hotline.registrar or None)
     cfg.hotline.recordings_dir.mkdir(parents=True, exist_ok=True)
     hotline = Hotline(agent, router, observer, prompts_for(cfg),

@@ -115,8 +115,10 @@ class _CallState:
 class AnalysingObserver:
     def __init__(self, cfg: Config, store: Any, rules: RuleSet, engine: str,
                  dispatch: DispatchState, publish: Publish | None = None,
-                 model_path: str | None = None, accurate: AccuratePass | None = None) -> None:
+                 model_path: str | None = None, accurate: AccuratePass | None = None,
+                 on_call_done: Callable[[str], None] | None = None) -> None:
         self.cfg = cfg
+        self.on_call_done = on_call_done
         self.accurate = accurate
         self.store = store
         self.rules = rules
@@ -216,6 +218,11 @@ class AnalysingObserver:
             self._call_done(call_id)
 
     def _call_done(self, call_id: str) -> None:
+        if self.on_call_done is not None:
+            try:
+                self.on_call_done(call_id)
+            except Exception:
+                log.exception("call %s: the after-call hook failed; the call is stored", call_id)
         with self.finished:
             self.done_ids.append(call_id)
             self.calls.pop(call_id, None)

@@ -1,10 +1,15 @@
-"""``deskline serve``: the hotline (SIP user agent) and, unless told otherwise, the console."""
+"""``deskline serve``: the hotline (SIP user agent) and, unless told otherwise, the console.
+
+A node with ``[console] url`` set also reports to that console: live events for its live
+board and every finished call (``deskline.console_uplink``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import threading
+from typing import Any
 
 from deskline.config import load_config
 from deskline.errors import user_errors
@@ -12,6 +17,7 @@ from deskline.errors import user_errors
 
 def run(args: argparse.Namespace) -> int:
     from deskline.console_runtime import ConsoleServer, build_app
+    from deskline.console_uplink import ConsoleUplink
     from deskline.hotline_runtime import start_hotline
     from models.store import Store
     from web.live import LiveHub
@@ -20,15 +26,24 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         store = Store(cfg.store_path)
         hub = LiveHub()
-        node = start_hotline(cfg, store, publish=hub.publish)
+        uplink = ConsoleUplink(cfg.console.url, cfg.console.api_token, store) if cfg.console.url else None
+
+        def publish(event: dict[str, Any]) -> None:
+            hub.publish(event)
+            if uplink is not None:
+                uplink.publish(event)
+
+        node = start_hotline(cfg, store, publish=publish, on_call_done=uplink.call_done if uplink else None)
     console = None
     if not args.no_console:
         console = ConsoleServer(build_app(cfg, store, hub), cfg.console.host, cfg.console.port)
         console.start()
     lines = ", ".join(f"{line.id} (dial {line.number})" for line in cfg.lines)
-    print(f"Hotline on sip:{cfg.hotline.bind_ip}:{node.agent.port}: lines {lines}")
+    print(f"Hotline on sip:{cfg.hotline.bind_ip}:{node.agent.port}: lines {lines}", flush=True)
     if console:
-        print(f"Console on {console.url}")
+        print(f"Console on {console.url}", flush=True)
+    if uplink:
+        print(f"Reporting calls and live events to {uplink.base}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -36,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     node.stop()
+    if uplink:
+        uplink.stop()
     if console:
         console.stop()
     return 0

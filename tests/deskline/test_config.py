@@ -54,6 +54,9 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ('[speech]\naccurate_engine = "Whisper"\n' + LINE, "accurate_engine = 'Whisper': must be one of"),
         ("[store]\npath = 3\n" + LINE, r"\[store\] path must be a path string"),
         ("[hotline]\nsip_port = 5060\n", r"no \[\[lines\]\] configured"),
+        ('[console]\nurl = "console:8080"\napi_token = "t"\n' + LINE,
+         r"url = 'console:8080': must be an http"),
+        ('[console]\nurl = "http://console:8080"\n' + LINE, r"api_token is empty: .*deskline user token"),
     ],
 )
 def test_broken_config_names_file_and_field(tmp_path: Path, text: str, message: str) -> None:
