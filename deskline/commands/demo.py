@@ -96,6 +96,51 @@ class PlacedCall:
             receiver.close()
 
 
+def place_scripted_call(hotline_port: int, dialled: str, engineer_port: int, engineer_media: int,
+                        greeting_s: float, scenario: str, workdir: Path) -> PlacedCall:
+    """sipp as the engineer's phone (on ``engineer_port``, rings 2 s, speaks the scenario's
+    script) and as a caller dialling ``dialled`` at the hotline on 127.0.0.1:``hotline_port``."""
+    from ivr.sipp_peers import (
+        CALLER_SCENARIO,
+        ENGINEER_SCENARIO,
+        RtpReceiver,
+        free_udp_port,
+        free_udp_ports,
+        start_sipp,
+        stream_media,
+    )
+
+    script = SCENARIOS[scenario]
+    engineer_speech = _engineer_speech(script)
+    # The caller speaks at its turn in the engineer's script, after the greeting prompt
+    # and the ringing; it stays on the line 2 s past the engineer's last word.
+    turn_s = sum(len(_clip(n)) / 8000 + s for n, s in script[: [n for n, _ in script].index("c01")])
+    caller_wait_s = greeting_s + RING_MS / 1000 + turn_s + GAP_S
+    caller_speech = _clip("c01")
+    talk_s = greeting_s + RING_MS / 1000 + len(engineer_speech) / 8000 + 2.0
+    tmp = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=workdir))
+    rx_engineer, rx_caller = RtpReceiver(), RtpReceiver()
+    engineer = start_sipp(
+        ENGINEER_SCENARIO.format(
+            user="zhangwei", ring_ms=RING_MS, rx_port=rx_engineer.port, pt=0, codec="PCMU",
+            media=stream_media(_write_ulaw(engineer_speech, tmp / "engineer.ulaw"), 0),
+        ),
+        tmp / "engineer", "engineer", target=None, sip_port=engineer_port, media_port=engineer_media,
+    )
+    time.sleep(0.3)
+    caller = start_sipp(
+        CALLER_SCENARIO.format(
+            called=dialled, caller="13800138000", rx_port=rx_caller.port, pt=0, codec="PCMU",
+            middle=stream_media(_write_ulaw(caller_speech, tmp / "caller.ulaw"), 0,
+                                int(caller_wait_s * 1000),
+                                int((talk_s - caller_wait_s - len(caller_speech) / 8000) * 1000)),
+        ),
+        tmp / "caller", "caller", target=f"127.0.0.1:{hotline_port}",
+        sip_port=free_udp_port(), media_port=free_udp_ports(1)[0],
+    )
+    return PlacedCall(caller, engineer, (rx_engineer, rx_caller), talk_s)
+
+
 class DemoRig:
     """The demo hotline (a 7×24 line, one engineer) and console on loopback, in ``workdir``.
 
@@ -158,47 +203,10 @@ class DemoRig:
 
     def place_call(self, scenario: str = "good") -> PlacedCall:
         from deskline.hotline_runtime import prompts_for
-        from ivr.sipp_peers import (
-            CALLER_SCENARIO,
-            ENGINEER_SCENARIO,
-            RtpReceiver,
-            free_udp_port,
-            free_udp_ports,
-            start_sipp,
-            stream_media,
-        )
 
-        script = SCENARIOS[scenario]
         greeting_s = len(prompts_for(self.cfg).greeting("demo")) / 8000
-        engineer_speech = _engineer_speech(script)
-        # The caller speaks at its turn in the engineer's script, after the greeting prompt
-        # and the ringing; it stays on the line 2 s past the engineer's last word.
-        turn_s = sum(len(_clip(n)) / 8000 + s for n, s in script[: [n for n, _ in script].index("c01")])
-        caller_wait_s = greeting_s + RING_MS / 1000 + turn_s + GAP_S
-        caller_speech = _clip("c01")
-        talk_s = greeting_s + RING_MS / 1000 + len(engineer_speech) / 8000 + 2.0
-        tmp = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=self.tmp))
-        rx_engineer, rx_caller = RtpReceiver(), RtpReceiver()
-        engineer = start_sipp(
-            ENGINEER_SCENARIO.format(
-                user="zhangwei", ring_ms=RING_MS, rx_port=rx_engineer.port, pt=0, codec="PCMU",
-                media=stream_media(_write_ulaw(engineer_speech, tmp / "engineer.ulaw"), 0),
-            ),
-            tmp / "engineer", "engineer", target=None,
-            sip_port=self.engineer_port, media_port=self.engineer_media,
-        )
-        time.sleep(0.3)
-        caller = start_sipp(
-            CALLER_SCENARIO.format(
-                called="demo", caller="13800138000", rx_port=rx_caller.port, pt=0, codec="PCMU",
-                middle=stream_media(_write_ulaw(caller_speech, tmp / "caller.ulaw"), 0,
-                                    int(caller_wait_s * 1000),
-                                    int((talk_s - caller_wait_s - len(caller_speech) / 8000) * 1000)),
-            ),
-            tmp / "caller", "caller", target=f"127.0.0.1:{self.node.agent.port}",
-            sip_port=free_udp_port(), media_port=free_udp_ports(1)[0],
-        )
-        return PlacedCall(caller, engineer, (rx_engineer, rx_caller), talk_s)
+        return place_scripted_call(self.node.agent.port, "demo", self.engineer_port, self.engineer_media,
+                                   greeting_s, scenario, self.tmp)
 
     def wait_scored(self, count: int = 1, timeout: float = 180) -> Any:
         """The ``count``-th finished call, stored and scored."""
