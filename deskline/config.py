@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from routing.config import RoutingConfigError, parse_lines, parse_roster
+from routing.config import RoutingConfigError, parse_holidays, parse_lines, parse_roster
 from routing.roster import Roster
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_config.toml")
@@ -126,7 +126,7 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
-    known = {"hotline", "speech", "console", "store", "lines", "engineers"}
+    known = {"hotline", "speech", "console", "store", "lines", "engineers", "holidays"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
@@ -166,7 +166,8 @@ def load_config(path: str | Path | None = None) -> Config:
         cfg.hotline.recordings_dir = _resolve(base, HotlineSettings().recordings_dir)
     cfg.store_path = _resolve(base, store.get("path", "var/deskline.db"))
     try:
-        cfg.lines = parse_lines(data.get("lines", []), str(source))
+        holidays = parse_holidays(data.get("holidays", {}), str(source))
+        cfg.lines = parse_lines(data.get("lines", []), str(source), holidays)
         cfg.roster = parse_roster(data.get("engineers", []), str(source))
     except RoutingConfigError as e:
         raise ConfigError(str(e)) from None

@@ -37,6 +37,19 @@ class RoutingConfigError(ValueError):
 
 
 @dataclass
+class HolidayArrangement:
+    """The site's own statutory-holiday data (``[holidays]``): for a year chinese-calendar does
+    not cover yet, or to correct it. Dates map to the holiday's name."""
+
+    days_off: dict[date, str] = field(default_factory=dict)
+    workdays: dict[date, str] = field(default_factory=dict)  # 调休: weekend days worked
+
+    @property
+    def years(self) -> set[int]:
+        return {d.year for d in (*self.days_off, *self.workdays)}
+
+
+@dataclass
 class LineConfig:
     id: str
     name: str
@@ -49,6 +62,7 @@ class LineConfig:
     follows_holidays: bool = True
     closed_dates: set[date] = field(default_factory=set)
     special_hours: dict[date, list[Range]] = field(default_factory=dict)
+    holidays: HolidayArrangement = field(default_factory=HolidayArrangement)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -97,7 +111,45 @@ def _get(
     return value
 
 
-def parse_lines(data: Any, source: str) -> list[LineConfig]:
+def _date_span(key: str, where: str) -> list[date]:
+    """``"2027-02-06"`` or an inclusive span ``"2027-02-06..2027-02-12"``."""
+    first, _, last = key.partition("..")
+    start = _date(first.strip(), where)
+    end = _date(last.strip(), where) if last else start
+    if end < start:
+        raise RoutingConfigError(f"{where}: {key!r} ends before it starts")
+    if (end - start).days > 31:
+        raise RoutingConfigError(f"{where}: {key!r} is longer than a month; is a year mistyped?")
+    return [date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1)]
+
+
+def parse_holidays(data: Any, source: str) -> HolidayArrangement:
+    """``[holidays.days_off]`` and ``[holidays.workdays]``: date or span → holiday name."""
+    where = f"{source}: [holidays]"
+    if not isinstance(data, dict):
+        raise RoutingConfigError(f"{where}: must be a table")
+    for key in data:
+        if key not in ("days_off", "workdays"):
+            raise RoutingConfigError(f"{where}: unknown table {key!r} (known: days_off, workdays)")
+    arrangement = HolidayArrangement()
+    for part in ("days_off", "workdays"):
+        table = _get(data, part, dict, where, {})
+        for key, name in table.items():
+            here = f"{source}: holidays.{part}.{key}"
+            if not isinstance(name, str) or not name.strip():
+                raise RoutingConfigError(f"{here}: must be the holiday's name, e.g. \"春节\"")
+            for day in _date_span(str(key), here):
+                if part == "workdays" and day.weekday() < 5:
+                    raise RoutingConfigError(
+                        f"{here}: {day} is a weekday; 调休 workdays are the Saturdays and Sundays worked")
+                getattr(arrangement, part)[day] = name.strip()
+    both = sorted(set(arrangement.days_off) & set(arrangement.workdays))
+    if both:
+        raise RoutingConfigError(f"{where}: {both[0]} is both a day off and a workday")
+    return arrangement
+
+
+def parse_lines(data: Any, source: str, holidays: HolidayArrangement | None = None) -> list[LineConfig]:
     if not isinstance(data, list):
         raise RoutingConfigError(f"{source}: [[lines]] must be an array of tables")
     lines: list[LineConfig] = []
@@ -154,7 +206,8 @@ def parse_lines(data: Any, source: str) -> list[LineConfig]:
             id=line_id, name=_get(entry, "name", str, where, line_id),
             number=_get(entry, "number", str, where, line_id), calendar=calendar, timezone=tz,
             web_url=_get(entry, "web_url", str, where, ""), ring_limit_s=ring_limit, weekly=weekly,
-            follows_holidays=follows, closed_dates=closed, special_hours=special))
+            follows_holidays=follows, closed_dates=closed, special_hours=special,
+            holidays=holidays or HolidayArrangement()))
     return lines
 
 

@@ -1,10 +1,11 @@
 """Is a line open? Each line's weekly schedule in its own time zone, China's statutory
-holidays and 调休 make-up workdays (chinese-calendar), and per-line overrides.
+holidays and 调休 make-up workdays (chinese-calendar, or the site's ``[holidays]`` for a
+year the package does not cover yet), and per-line overrides.
 
 Precedence for a date: special hours > company closed day > statutory holiday / 调休
-workday (weekday-schedule lines only) > the weekly schedule. A year chinese-calendar has
-no data for is logged once as a warning and follows the weekly schedule: never silently
-a holiday, never silently open on one.
+workday (weekday-schedule lines only; the site's arrangement before the package's) > the
+weekly schedule. A year with no holiday data at all is logged once as a warning and follows
+the weekly schedule: never silently a holiday, never silently open on one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 
 import chinese_calendar
 
-from routing.config import LineConfig, Range
+from routing.config import HolidayArrangement, LineConfig, Range
 
 log = logging.getLogger("deskline.routing.hours")
 _warned_years: set[int] = set()
@@ -55,15 +56,22 @@ class DaySchedule:
         return f"{self.day:%Y-%m-%d} 星期{WEEKDAY_ZH[self.day.weekday()]} {label}：{hours}"
 
 
-def _holiday_status(day: date) -> tuple[bool, bool, str] | None:
+def _holiday_status(day: date, site: HolidayArrangement) -> tuple[bool, bool, str] | None:
     """(is statutory holiday, is 调休 workday on a weekend, name) or None without data."""
+    if day in site.days_off:
+        return True, False, site.days_off[day]
+    if day in site.workdays:
+        return False, True, site.workdays[day]
     try:
         holiday, name = chinese_calendar.get_holiday_detail(day)
     except NotImplementedError:
+        if day.year in site.years:
+            return False, False, ""  # the site published this year: any other day is ordinary
         if day.year not in _warned_years:
             _warned_years.add(day.year)
             log.warning("chinese-calendar has no holiday data for %d: following the weekly schedule "
-                        "(update the chinese-calendar package)", day.year)
+                        "(add the year's arrangement under [holidays] in the config, or update the "
+                        "chinese-calendar package)", day.year)
         return None
     zh = HOLIDAY_NAMES_ZH.get(name or "", name or "")
     makeup = (not holiday) and day.weekday() >= 5 and bool(name)
@@ -89,7 +97,7 @@ class LineCalendar:
         weekly = list(line.weekly[day.weekday()])
         if not line.follows_holidays:
             return DaySchedule(day, weekly, "every_day" if weekly else "weekend")
-        status = _holiday_status(day)
+        status = _holiday_status(day, line.holidays)
         if status is None:
             return DaySchedule(day, weekly, "no_data")
         holiday, makeup, name = status

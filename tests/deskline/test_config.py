@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,19 @@ def test_cli_reports_a_broken_config_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "live_engine = 'kaldi'" in proc.stderr and str(path) in proc.stderr
+
+
+def test_site_holiday_arrangement_reaches_every_line(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, '[holidays.days_off]\n"2027-02-06..2027-02-12" = "春节"\n'
+                                      '[holidays.workdays]\n"2027-02-20" = "春节"\n' + LINE +
+                                      '\n[[lines]]\nid = "regional"\ncalendar = "regional"\n'))
+    from routing.hours import LineCalendar
+
+    for line in cfg.lines:
+        assert LineCalendar(line).day_schedule(date(2027, 2, 9)).reason == "holiday"
+        assert LineCalendar(line).day_schedule(date(2027, 2, 20)).reason == "makeup_workday"
+
+
+def test_broken_site_holiday_arrangement_names_the_entry(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"deskline.toml: holidays.workdays.2027-02-15: .* is a weekday"):
+        load_config(write(tmp_path, '[holidays.workdays]\n"2027-02-15" = "春节"\n' + LINE))

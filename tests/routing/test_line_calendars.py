@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from routing import hours
-from routing.config import parse_lines
+from routing.config import RoutingConfigError, parse_holidays, parse_lines
 from routing.hours import LineCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -143,3 +143,55 @@ def test_after_hours_text_says_when_and_where() -> None:
 def test_describe_hours_for_the_cli() -> None:
     out = hours.describe_hours(LineCalendar(LINES["hq"]), at("2026-10-01 09:00"), days=2)
     assert "CLOSED" in out and "国庆节" in out and "2026-10-08 08:30" in out
+
+
+# A site's own arrangement for a year the package does not cover (dates for illustration).
+SITE_2027 = {"days_off": {"2027-02-06..2027-02-12": "春节"}, "workdays": {"2027-02-20": "春节"}}
+
+
+def site_line(arrangement: dict, calendar: str = "hq") -> hours.LineConfig:
+    return parse_lines([{"id": "hq", "calendar": calendar}], "t.toml",
+                       parse_holidays(arrangement, "t.toml"))[0]
+
+
+def test_site_arrangement_covers_a_year_the_package_lacks(caplog: pytest.LogCaptureFixture) -> None:
+    assert 2027 not in hours.holiday_data_years(), "the package now covers 2027: pick a later year"
+    hours._warned_years.discard(2027)
+    caplog.set_level(logging.WARNING, logger="deskline.routing.hours")
+    cal = LineCalendar(site_line(SITE_2027))
+    feb8 = cal.day_schedule(date(2027, 2, 8))  # a Monday inside the span
+    assert (feb8.reason, feb8.holiday_name, feb8.ranges) == ("holiday", "春节", [])
+    assert not cal.is_open(at("2027-02-08 10:00"))
+    assert cal.day_schedule(date(2027, 2, 20)).reason == "makeup_workday"
+    assert cal.is_open(at("2027-02-20 10:00"))  # the 调休 Saturday keeps weekday hours
+    assert cal.day_schedule(date(2027, 2, 15)).reason == "workday"
+    assert cal.day_schedule(date(2027, 2, 14)).reason == "weekend"
+    # Friday evening before the break: the week off, then the weekend, then Monday.
+    assert cal.next_opening(at("2027-02-05 19:00")) == at("2027-02-15 08:30")
+    assert not [r for r in caplog.records if "2027" in r.getMessage()], "a covered year must not warn"
+
+
+def test_site_arrangement_wins_over_the_package() -> None:
+    # A correction: the site declares 2026-11-24 (a Tuesday) a day off.
+    cal = LineCalendar(site_line({"days_off": {"2026-11-24": "公司年会"}}))
+    assert cal.day_schedule(date(2026, 11, 24)).describe().endswith("法定节假日（公司年会）：休息")
+    assert cal.day_schedule(date(2026, 10, 1)).holiday_name == "国庆节"  # the package still applies
+
+
+def test_site_arrangement_does_not_close_a_seven_day_line() -> None:
+    assert LineCalendar(site_line(SITE_2027, "web")).is_open(at("2027-02-08 03:00"))
+
+
+@pytest.mark.parametrize(("arrangement", "message"), [
+    ({"workdays": {"2027-02-15": "春节"}}, r"holidays.workdays.2027-02-15: 2027-02-15 is a weekday"),
+    ({"days_off": {"2027-02-12..2027-02-06": "春节"}}, "ends before it starts"),
+    ({"days_off": {"2027-01-01..2027-12-31": "全年"}}, "longer than a month"),
+    ({"days_off": {"2027-13-01": "x"}}, r"'2027-13-01' is not a date"),
+    ({"days_off": {"2027-02-06": ""}}, "must be the holiday's name"),
+    ({"days_off": {"2027-02-20": "春节"}, "workdays": {"2027-02-20": "春节"}},
+     "both a day off and a workday"),
+    ({"day_off": {}}, r"unknown table 'day_off' \(known: days_off, workdays\)"),
+])
+def test_broken_site_arrangement_is_a_clear_error(arrangement: dict, message: str) -> None:
+    with pytest.raises(RoutingConfigError, match=message):
+        parse_holidays(arrangement, "t.toml")
