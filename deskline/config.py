@@ -54,6 +54,8 @@ class ConsoleSettings:
     https_only: bool = False
     url: str = ""  # a hotline node's console on another machine; "" = this process / shared store
     api_token: str = ""  # the node's bearer token for that console (`deskline user token NODE`)
+    audio_dirs: list[Path] = field(default_factory=list)  # recordings served besides recordings_dir
+    metrics_token: str = ""  # bearer token for /metrics; "" = loopback clients only
 
 
 @dataclass
@@ -89,6 +91,14 @@ def _section(data: dict[str, Any], name: str, cls: type, source: Path) -> Any:
             if not isinstance(value, str):
                 raise ConfigError(f"{source}: {name}.{key} must be a path string")
             value = Path(value)
+        elif isinstance(current, list):
+            # TOML arrays may mix types, so each entry is checked; list settings are folder lists.
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ConfigError(
+                    f"{source}: {name}.{key} must be a list of folder paths, e.g. [\"/srv/recordings\"], "
+                    f"not {value!r}"
+                )
+            value = [Path(v) for v in value]
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -150,6 +160,10 @@ def load_config(path: str | Path | None = None) -> Config:
         if value:
             setattr(cfg.speech, key, str(_resolve(base, value)))
     cfg.console = _section(data, "console", ConsoleSettings, source)
+    cfg.console.audio_dirs = [_resolve(base, p) for p in cfg.console.audio_dirs]
+    if cfg.console.metrics_token != "".join(cfg.console.metrics_token.split()):
+        raise ConfigError(f"{source}: [console] metrics_token must not contain spaces or line breaks "
+                          "(it is sent in an Authorization header)")
     if cfg.console.url:
         if not re.match(r"https?://[^/\s]+", cfg.console.url):
             raise ConfigError(f"{source}: [console] url = {cfg.console.url!r}: must be an http:// or "

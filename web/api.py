@@ -23,6 +23,7 @@ from models.store import Page
 from web.auth import Principal, api_person, api_principal, api_supervisor, can_see_call
 from web.console import Console, finding_payload, plain
 from web.peaks import AudioUnavailable, compute_peaks
+from web.recordings import recording_file
 
 router = APIRouter(prefix="/api", tags=["api"])
 SSE_KEEPALIVE_S = 15.0
@@ -100,11 +101,8 @@ def call_payload(console: Console, call: CallRecord) -> dict[str, Any]:
     return data
 
 
-def audio_file(call: CallRecord) -> Path:
-    path = Path(call.audio_path)
-    if not call.audio_path or path.suffix.lower() != ".wav" or not path.is_file():
-        raise HTTPException(status_code=404, detail=f"call {call.id!r} has no recording")
-    return path
+def audio_file(request: Request, call: CallRecord) -> Path:
+    return recording_file(call, request.app.state.audio_roots)
 
 
 @router.get("/me")
@@ -156,7 +154,7 @@ def get_peaks(
 ) -> dict[str, Any]:
     call = visible_call(console_of(request), user, call_id)
     try:
-        return compute_peaks(audio_file(call), buckets)
+        return compute_peaks(audio_file(request, call), buckets)
     except AudioUnavailable as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
@@ -167,7 +165,7 @@ def get_audio(
 ) -> FileResponse:
     """The stereo recording (caller left, engineer right); honours Range for seeking."""
     call = visible_call(console_of(request), user, call_id)
-    return FileResponse(audio_file(call), media_type="audio/wav")
+    return FileResponse(audio_file(request, call), media_type="audio/wav")
 
 
 @router.post("/findings/{finding_id}/review")

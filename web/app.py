@@ -24,7 +24,9 @@ from web import api, pages
 from web.auth import LoginRequired
 from web.console import Console, Scorer, ScoringUnavailable
 from web.live import LiveHub
-from web.metrics import build_registry, latency_middleware
+from web.metrics import build_registry, check_scraper, latency_middleware
+from web.recordings import resolve_roots
+from web.throttle import LoginThrottle
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_MAX_AGE_S = 12 * 3600
@@ -39,6 +41,9 @@ def create_app(
     calendars: dict[str, Any] | None = None,
     https_only: bool = False,
     scorer: Scorer | None = None,
+    audio_roots: list[Path] | None = None,
+    metrics_token: str = "",
+    login_throttle: LoginThrottle | None = None,
 ) -> FastAPI:
     """The console on ``store``.
 
@@ -47,6 +52,10 @@ def create_app(
     (a new, empty one if None). ``calendars``: line id -> ``routing`` LineCalendar for the
     hours page. ``https_only``: send the session cookie over HTTPS only. ``scorer``:
     replaces ``speech.qa.scoring.score_findings`` (for tests of the review logic).
+    ``audio_roots``: folders a served recording must resolve into (None = no confinement;
+    the configured console always passes them). ``metrics_token``: the bearer token
+    /metrics needs ("" = loopback clients only). ``login_throttle``: limits failed
+    sign-ins (a default one if None; tests pass one with their own clock).
     """
     if len(secret_key) < 16:
         raise ValueError("secret_key must be at least 16 characters")
@@ -57,6 +66,8 @@ def create_app(
     )
     hub = live_events or LiveHub()
     app.state.console = Console(store=store, hub=hub, rules=rules, calendars=calendars or {}, scorer=scorer)
+    app.state.audio_roots = resolve_roots(audio_roots)
+    app.state.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
     registry, latency = build_registry(store, hub)
 
     app.middleware("http")(latency_middleware(latency))
@@ -73,7 +84,8 @@ def create_app(
     app.include_router(pages.router)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        check_scraper(request, metrics_token)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(LoginRequired)
@@ -114,6 +126,7 @@ def create_app(
 
 
 def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    if request.url.path.startswith("/api/"):
+    # Scrapers and scripts read JSON, not the HTML error page.
+    if request.url.path.startswith("/api/") or request.url.path == "/metrics":
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
     return pages.error_page(request, status, message)

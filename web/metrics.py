@@ -1,11 +1,18 @@
 """Prometheus metrics for the console: stored calls, findings by clause, live calls,
-and HTTP latency. Each app gets its own registry, so several apps (tests) can coexist."""
+and HTTP latency. Each app gets its own registry, so several apps (tests) can coexist.
+
+Who may scrape: with a metrics token, whoever sends it as a bearer token; without one,
+only this machine, since call volumes and failures by clause are not for the whole network.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
+from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -61,3 +68,32 @@ def latency_middleware(latency: Histogram) -> Callable[..., Awaitable[Response]]
         return response
 
     return middleware
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:  # a unix socket or a test client name: not known to be this machine
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack listener
+    return address.is_loopback
+
+
+def check_scraper(request: Request, token: str) -> None:
+    """Raise 401/403 unless this request may read /metrics."""
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(
+                status_code=401,
+                detail="send the metrics token: Authorization: Bearer <[console] metrics_token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return
+    if not is_loopback(request.client.host if request.client else None):
+        raise HTTPException(
+            status_code=403,
+            detail="/metrics is served only to this machine; set [console] metrics_token "
+            "to let a scraper elsewhere read it with a bearer token",
+        )

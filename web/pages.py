@@ -39,6 +39,7 @@ from web.auth import (
     sign_out,
 )
 from web.console import Console, plain
+from web.throttle import LoginThrottle, Throttled
 from web.users import authenticate
 
 router = APIRouter(include_in_schema=False)
@@ -102,9 +103,23 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     require_csrf(request, csrf_token)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    try:
+        attempt = throttle.begin(name, request.client.host if request.client else None)
+    except Throttled as exc:
+        page = render(
+            request,
+            "login.html",
+            status=429,
+            next=next,
+            error=f"登录失败次数过多，请 {exc.retry_after} 秒后再试 (too many failed sign-ins)",
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     user = authenticate(console_of(request).store, name, password)
     if user is None:
         return render(request, "login.html", status=401, next=next, error="用户名或密码不正确")
+    throttle.succeeded(attempt)
     sign_in(request, user.name, user.role)
     # Only local paths, so the sign-in page cannot bounce a user to another site.
     return back_to(next if next.startswith("/") and not next.startswith("//") else "/")

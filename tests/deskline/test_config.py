@@ -14,6 +14,7 @@ from deskline.config import DEFAULT_CONFIG, ConfigError, load_config
 
 REPO = Path(__file__).parents[2]
 LINE = '\n[[lines]]\nid = "hq"\ncalendar = "hq"\n'
+NOT_DIRS = r"console.audio_dirs must be a list of folder paths, e.g. \[\"/srv/recordings\"\]"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -32,12 +33,14 @@ def test_shipped_config_loads() -> None:
 def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, '[hotline]\nrecordings_dir = "rec"\nprompts_dir = "my-prompts"\n'
                                       '[speech]\nrules = "rules.toml"\naccurate_engine = "whisper"\n'
-                                      '[store]\npath = "db/calls.db"\n' + LINE))
+                                      '[store]\npath = "db/calls.db"\n'
+                                      '[console]\naudio_dirs = ["node-a/rec", "/srv/rec"]\n' + LINE))
     assert cfg.hotline.recordings_dir == tmp_path / "rec"
     assert cfg.hotline.prompts_dir == str(tmp_path / "my-prompts")
     assert cfg.speech.rules == str(tmp_path / "rules.toml")
     assert cfg.store_path == tmp_path / "db" / "calls.db"
     assert cfg.speech.accurate_engine == "whisper"
+    assert cfg.console.audio_dirs == [tmp_path / "node-a" / "rec", Path("/srv/rec")]
 
 
 @pytest.mark.parametrize(
@@ -58,6 +61,10 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ('[console]\nurl = "console:8080"\napi_token = "t"\n' + LINE,
          r"url = 'console:8080': must be an http"),
         ('[console]\nurl = "http://console:8080"\n' + LINE, r"api_token is empty: .*deskline user token"),
+        ('[console]\naudio_dirs = "/srv/rec"\n' + LINE, NOT_DIRS),
+        ('[console]\naudio_dirs = ["/srv/rec", 5]\n' + LINE, NOT_DIRS),
+        ('[console]\naudio_dirs = [""]\n' + LINE, NOT_DIRS),
+        ('[console]\nmetrics_token = "abc def"\n' + LINE, r"metrics_token must not contain spaces"),
     ],
 )
 def test_broken_config_names_file_and_field(tmp_path: Path, text: str, message: str) -> None:

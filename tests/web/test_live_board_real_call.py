@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
 from deskline.commands.demo import DEMO_SUPERVISOR, DemoRig
+from tests.web.conftest import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +70,8 @@ def test_live_board_shows_a_real_calls_refusal_while_it_runs(browser: Browser, r
     # The refusal is said about 20 s into the call (greeting prompt, ringing, greeting, the
     # caller's problem); the alert came within a few seconds of it, before hang-up.
     assert refusals[0].start < alert_after_s < stored.duration_s, (refusals[0], alert_after_s)
+    # The configured console confines recordings to recordings_dir; the node's own are inside it.
+    with httpx.Client(base_url=rig.console.url.rstrip("/"), timeout=10) as client:
+        sign_in(client, *DEMO_SUPERVISOR)
+        audio = client.get(f"/api/calls/{stored.id}/audio")
+        assert audio.status_code == 200 and audio.content == Path(stored.audio_path).read_bytes()
