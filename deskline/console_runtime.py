@@ -33,7 +33,7 @@ def build_app(cfg: Config, store: Any, live_hub: Any = None) -> Any:
     # Always confined: calls arrive over the API, so a stored audio_path is not trusted.
     audio_roots = [cfg.hotline.recordings_dir, *cfg.console.audio_dirs]
     return create_app(store, secret_key=secret_key(cfg), rules=load_rules(cfg.speech.rules or None),
-                      live_events=live_hub, calendars=calendars,
+                      live_events=live_hub, calendars=calendars, https_only=cfg.console.https_only,
                       audio_roots=audio_roots, metrics_token=cfg.console.metrics_token)
 
 

@@ -37,6 +37,18 @@ def test_session_cookie_flags(app) -> None:  # noqa: ANN001
     assert "httponly" in cookie and "samesite=lax" in cookie
 
 
+def test_configured_https_only_marks_the_session_cookie_secure(tmp_path: Path, store: Store) -> None:
+    from deskline.config import load_config
+    from deskline.console_runtime import build_app
+
+    for setting, secure in (("true", True), ("false", False)):
+        config = tmp_path / f"{setting}.toml"
+        config.write_text(f'[console]\nsecret_key = "{"k" * 16}"\nhttps_only = {setting}\n'
+                          '[[lines]]\nid = "hq"\ncalendar = "hq"\n', encoding="utf-8")
+        cookie = TestClient(build_app(load_config(config), store)).get("/login").headers["set-cookie"]
+        assert ("; secure" in cookie.lower()) == secure, cookie
+
+
 def test_password_is_stored_as_argon2(store: Store) -> None:
     assert store.get_user("张伟").password_hash.startswith("$argon2id$")
 
