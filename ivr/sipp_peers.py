@@ -224,6 +224,14 @@ Content-Length: 0
 </scenario>
 """
 
+# The same caller behind a SIP proxy: it keeps the proxy's Record-Route as its route set
+# and sends ACK and BYE to the answering node's Contact through it.
+PROXIED_CALLER_SCENARIO = (
+    CALLER_SCENARIO.replace('response="200" rtd="true"/>', 'response="200" rtd="true" rrs="true"/>')
+    .replace("ACK sip:{called}@[remote_ip]:[remote_port] SIP/2.0\n", "ACK [next_url] SIP/2.0\n[routes]\n")
+    .replace("BYE sip:{called}@[remote_ip]:[remote_port] SIP/2.0\n", "BYE [next_url] SIP/2.0\n[routes]\n")
+)
+
 CALLER_CANCEL_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="deskline caller who gives up">
   <send retrans="500"><![CDATA[

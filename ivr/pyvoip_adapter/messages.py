@@ -242,12 +242,19 @@ def build_response(
     extra: list[str] | None = None,
     body: str = "",
 ) -> bytes:
-    """A response whose Via/From/Call-ID/CSeq are copied verbatim from the request."""
+    """A response whose Via/From/Call-ID/CSeq are copied verbatim from the request.
+
+    A response that creates a dialog (a 101–299 to an INVITE) also carries the request's
+    Record-Route (RFC 3261 §12.1.1): without it a caller behind a proxy sends ACK and BYE
+    straight past the proxy, which then refuses them.
+    """
     to = request.raw_headers["To"]
     if to_tag and ";tag=" not in to:
         to = f"{to};tag={to_tag}"
     lines = [f"SIP/2.0 {code} {reason}"]
     lines += [f"Via: {via}" for via in request.raw_vias]
+    if 100 < code < 300 and getattr(request, "method", "") == "INVITE":
+        lines += [f"Record-Route: {route}" for route in getattr(request, "record_routes", [])]
     lines += [
         f"From: {request.raw_headers['From']}",
         f"To: {to}",
