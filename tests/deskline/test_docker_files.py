@@ -1,0 +1,39 @@
+"""The shipped Docker set-up cannot be built here (no Docker engine), so what can be checked
+is: its configs load with Deskline's own validation, and they agree with each other and with
+the Kamailio front."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from deskline.config import load_config
+
+DOCKER = Path(__file__).parents[2] / "docker"
+
+
+@pytest.mark.parametrize("name", ["node-a", "node-b", "console"])
+def test_compose_configs_load(name: str) -> None:
+    cfg = load_config(DOCKER / "config" / f"{name}.toml")
+    assert [line.number for line in cfg.lines] == ["hq", "web"]
+
+
+def test_nodes_are_the_dispatcher_set_and_report_to_the_console() -> None:
+    console = load_config(DOCKER / "config" / "console.toml")
+    listed = re.findall(r"^1 sip:([\d.]+):(\d+)", (DOCKER / "config" / "dispatcher.list").read_text(), re.M)
+    for node, (_, port) in zip(("node-a", "node-b"), listed, strict=True):
+        cfg = load_config(DOCKER / "config" / f"{node}.toml")
+        assert cfg.hotline.sip_port == int(port)
+        assert cfg.console.url == f"http://127.0.0.1:{console.console.port}"
+        # The console can play this node's recordings.
+        served = [str(d) for d in console.console.audio_dirs]
+        assert any(str(cfg.hotline.recordings_dir).startswith(d) for d in served)
+
+
+def test_kamailio_front_numbers_cover_the_lines() -> None:
+    kamailio = (DOCKER / "kamailio" / "kamailio.cfg").read_text()
+    numbers = re.search(r'#!define HOTLINE_NUMBERS "(.+)"', kamailio).group(1)
+    for line in load_config(DOCKER / "config" / "node-a.toml").lines:
+        assert re.match(numbers, line.number), line.number
