@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deskline.accurate_pass import AccuratePass
+from deskline.call_recovery import recover_interrupted_calls
 from deskline.config import Config, ConfigError
 from deskline.hotline_service import AnalysingObserver, ConfiguredRouter
 from ivr.call_session import SessionSettings
@@ -56,6 +57,7 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
     from speech.qa.rulefile import load_rules
 
     rules = load_rules(cfg.speech.rules or None)
+    recover_interrupted_calls(store, cfg.hotline.recordings_dir)
     chosen = engine or (cfg.speech.live_engine if cfg.speech.live_engine != "auto" else best_engine())
     model = cfg.speech.vosk_model if chosen == "vosk" else cfg.speech.whisper_model
     for engineer in cfg.roster.engineers if cfg.roster else []:

@@ -202,13 +202,19 @@ class AnalysingObserver:
                 record.promises = [shift_promise(p, dt) for p in result.promises]
                 record.scorecard = result.scorecard
                 record.feedback = result.feedback
-                self.dispatch.end(record.engineer, datetime.now(state.started_at.tzinfo))
             record.status = "done"
         except Exception:
-            # What was analysed live is already stored finding by finding; keep the call.
-            log.exception("call %s: analysis at hang-up failed", call_id)
+            # What was analysed live is already stored utterance by utterance and finding by
+            # finding: keep it, and the recording, rather than replace it with nothing.
+            log.exception("call %s: analysis at hang-up failed; live findings and recording kept", call_id)
             record.status = "failed"
-        self.store.finish_call(record)
+        if state.analyzer is not None:
+            # The engineer is free again whatever became of the analysis.
+            self.dispatch.end(record.engineer, datetime.now(state.started_at.tzinfo))
+        if record.status == "failed":
+            self.store.fail_call(record)
+        else:
+            self.store.finish_call(record)
         self.publish({"type": "call_ended", "call_id": call_id, "reason": reason,
                       "score": record.scorecard.overall if record.scorecard else None})
         if self.accurate is not None and state.analyzer is not None and record.status == "done":

@@ -272,6 +272,13 @@ class Store:
             ).fetchone()[0]
             return self._insert_finding(conn, call_id, seq, finding, live=True)
 
+    def fail_call(self, call: CallRecord) -> None:
+        """The call ended but was not analysed to the end: its row (status, duration,
+        recording, SIP timings) is updated and what was analysed live stays as it is."""
+        call.status = "failed"
+        with self._write() as conn:
+            self._upsert_call_row(conn, call)
+
     def finish_call(self, call: CallRecord) -> None:
         """The call has ended: its final transcript, findings and scorecard replace the live ones."""
         if call.status != "failed":

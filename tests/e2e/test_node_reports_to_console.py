@@ -24,7 +24,8 @@ from ivr.sipp_peers import free_udp_port, free_udp_ports
 from models.store import Store
 from web.users import add_user
 
-REPO = Path(__file__).parents[2]
+from .processes import REPO, WEB_LINE, deskline, node_config, stop, wait_for_line
+
 pytestmark = pytest.mark.slow
 
 
@@ -36,35 +37,6 @@ def free_tcp_port() -> int:
         return s.getsockname()[1]
 
 
-def deskline(*args: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "deskline.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float = 60) -> re.Match:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"exited ({proc.poll()}) before printing {pattern!r}:\n{''.join(seen)}")
-        seen.append(line)
-        if m := re.search(pattern, line):
-            return m
-    raise AssertionError(f"no {pattern!r} within {timeout} s:\n{''.join(seen)}")
-
-
-LINE = """
-[[lines]]
-id = "web"
-name = "网上服务热线"
-number = "hotline"
-calendar = "web"
-web_url = "https://desk.example.com"
-"""
-
-
 @pytest.fixture
 def machines(tmp_path: Path) -> Iterator[dict]:
     console_dir, node_dir = tmp_path / "console", tmp_path / "node"
@@ -72,7 +44,7 @@ def machines(tmp_path: Path) -> Iterator[dict]:
     node_dir.mkdir()
     port = free_tcp_port()
     (console_dir / "deskline.toml").write_text(
-        f'[store]\npath = "console.db"\n[console]\nport = {port}\n' + LINE, encoding="utf-8")
+        f'[store]\npath = "console.db"\n[console]\nport = {port}\n' + WEB_LINE, encoding="utf-8")
     add_user(Store(console_dir / "console.db"), "主管", "supervisor", "supervisor-pass")
     token_run = subprocess.run([sys.executable, "-m", "deskline.cli", "user", "token", "node-a", "--config",
                                 str(console_dir / "deskline.toml")], capture_output=True, text=True,
@@ -82,12 +54,9 @@ def machines(tmp_path: Path) -> Iterator[dict]:
 
     engineer_port, engineer_media = free_udp_port(), free_udp_ports(1)[0]
     sip_port = free_udp_port()
-    (node_dir / "deskline.toml").write_text(
-        f'[hotline]\nsip_port = {sip_port}\nrecordings_dir = "rec"\n'
-        f'[speech]\nlive_engine = "whisper"\n[store]\npath = "node.db"\n'
-        f'[console]\nurl = "http://127.0.0.1:{port}"\napi_token = "{token}"\n' + LINE +
-        f'\n[[engineers]]\nname = "张伟"\nsip = "sip:zhangwei@127.0.0.1:{engineer_port}"\n'
-        f'certified = true\nlines = ["web"]\n', encoding="utf-8")
+    (node_dir / "deskline.toml").write_text(node_config(
+        sip_port, engineer_port, f'[console]\nurl = "http://127.0.0.1:{port}"\napi_token = "{token}"\n'),
+        encoding="utf-8")
 
     console = deskline("console", "--config", "deskline.toml", cwd=console_dir)
     node = deskline("serve", "--no-console", "--config", "deskline.toml", cwd=node_dir)
@@ -107,13 +76,7 @@ def machines(tmp_path: Path) -> Iterator[dict]:
                "engineer": (engineer_port, engineer_media), "work": tmp_path}
     finally:
         for proc in (node, console):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in (node, console):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 def signed_in(base: str) -> httpx.Client:
