@@ -35,6 +35,13 @@ def free_udp_port() -> int:
             return port
 
 
+def free_tcp_port() -> int:
+    """A loopback TCP port for a console or another HTTP peer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
 def free_udp_ports(n: int) -> list[int]:
     """n even ports, each free along with the next three (sipp binds mp..mp+3 for RTP/RTCP/streams)."""
     ports: list[int] = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import soundfile as sf
 from deskline.config import DEFAULT_CONFIG, load_config
 from deskline.errors import UserError, user_errors
 from deskline.report import call_as_text
+from ivr.sipp_peers import free_tcp_port
 
 AUDIO = Path(__file__).parents[1] / "demo_audio"
 RING_MS = 2000
@@ -44,10 +44,6 @@ SCENARIOS: dict[str, list[tuple[str, float]]] = {
 }
 
 
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _clip(name: str) -> np.ndarray:
@@ -161,7 +157,7 @@ class DemoRig:
         cfg.hotline.sip_port = free_udp_port()
         cfg.hotline.recordings_dir = self.work / "recordings"
         cfg.store_path = self.work / "deskline.db"
-        cfg.console.port = _free_tcp_port()
+        cfg.console.port = free_tcp_port()
         # A 7×24 demo line, so the demo works at any hour; the real lines keep their calendars.
         cfg.lines = parse_lines(
             [{"id": "demo", "name": "演示热线", "number": "demo", "calendar": "web",

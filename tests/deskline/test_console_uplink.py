@@ -5,7 +5,6 @@ the uplink posting live events and finished calls with a token made by ``desklin
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +15,11 @@ import pytest
 from deskline.cli import main
 from deskline.console_runtime import ConsoleServer
 from deskline.console_uplink import ConsoleUplink
+from ivr.sipp_peers import free_tcp_port
 from models.records import CallRecord, Finding, Scorecard, Utterance
 from models.store import Store
 from web.app import create_app
 from web.live import LiveHub
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Console:
@@ -35,7 +29,7 @@ class Console:
         self.db = tmp / "console.db"
         self.store = Store(self.db)
         self.hub = LiveHub()
-        self.port = free_port()
+        self.port = free_tcp_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server: ConsoleServer | None = None
 

@@ -20,21 +20,13 @@ import pytest
 
 from deskline.commands.demo import place_scripted_call
 from ivr.recorded_prompts import RecordedPrompts
-from ivr.sipp_peers import free_udp_port, free_udp_ports
+from ivr.sipp_peers import free_tcp_port, free_udp_port, free_udp_ports
 from models.store import Store
 from web.users import add_user
 
 from .processes import REPO, WEB_LINE, deskline, node_config, stop, wait_for_line
 
 pytestmark = pytest.mark.slow
-
-
-def free_tcp_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Also saves the call page screenshot the README shows (docs/console-call-page.png
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
+from ivr.sipp_peers import free_tcp_port
 from models.store import Store
 from tests.web.conftest import PASSWORDS, SECRET, real_or_points_scorer
 from web.app import create_app
@@ -26,10 +26,6 @@ SCREENSHOT = Path(__file__).parents[2] / "docs" / "console-call-page.png"
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ def hub() -> LiveHub:
 @pytest.fixture
 def server(store: Store, hub: LiveHub) -> Iterator[str]:
     app = create_app(store, secret_key=SECRET, live_events=hub, scorer=real_or_points_scorer())
-    port = free_port()
+    port = free_tcp_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
