@@ -136,3 +136,15 @@ class RawSipPeer:
     def to_tag_of(self, response: Received) -> str:
         match = re.search(r";tag=([^;\s>]+)", response.header("To"))
         return match.group(1) if match else ""
+
+
+def register_request(registrar_port: int, user: str, contact_port: int, expires: int = 60) -> bytes:
+    """A REGISTER for ``user`` at a loopback registrar, its contact on ``contact_port``."""
+    return (
+        f"REGISTER sip:127.0.0.1:{registrar_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{contact_port};branch=z9hG4bK{uuid.uuid4().hex[:10]};rport\r\n"
+        f"From: <sip:{user}@127.0.0.1:{registrar_port}>;tag={uuid.uuid4().hex[:6]}\r\n"
+        f"To: <sip:{user}@127.0.0.1:{registrar_port}>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 REGISTER\r\n"
+        f"Contact: <sip:{user}@127.0.0.1:{contact_port}>\r\nExpires: {expires}\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()

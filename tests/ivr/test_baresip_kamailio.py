@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from .peers import (
     start_sipp,
     stream_media,
 )
+from .raw_sip import register_request
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +154,8 @@ def kamailio(tmp_path: Path):
     probe.settimeout(0.2)
     try:
         for _ in range(50):  # wait until it answers OPTIONS-less probes: a REGISTER for nobody
-            probe.sendto(register(port, "probe", probe.getsockname()[1], expires=0), ("127.0.0.1", port))
+            unregister = register_request(port, "probe", probe.getsockname()[1], expires=0)
+            probe.sendto(unregister, ("127.0.0.1", port))
             try:
                 if probe.recv(4096).startswith(b"SIP/2.0 200"):
                     break
@@ -173,15 +174,6 @@ def kamailio(tmp_path: Path):
         log.close()
 
 
-def register(registrar_port: int, user: str, contact_port: int, expires: int = 60) -> bytes:
-    return (
-        f"REGISTER sip:127.0.0.1:{registrar_port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{contact_port};branch=z9hG4bK{uuid.uuid4().hex[:10]};rport\r\n"
-        f"From: <sip:{user}@127.0.0.1:{registrar_port}>;tag={uuid.uuid4().hex[:6]}\r\n"
-        f"To: <sip:{user}@127.0.0.1:{registrar_port}>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 REGISTER\r\n"
-        f"Contact: <sip:{user}@127.0.0.1:{contact_port}>\r\nExpires: {expires}\r\nMax-Forwards: 70\r\n"
-        "Content-Length: 0\r\n\r\n"
-    ).encode()
 
 
 def test_engineer_registered_at_kamailio_is_called_through_it(
@@ -208,7 +200,7 @@ def test_engineer_registered_at_kamailio_is_called_through_it(
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.settimeout(2)
-        s.sendto(register(kamailio, "zhangwei", phone_port), ("127.0.0.1", kamailio))
+        s.sendto(register_request(kamailio, "zhangwei", phone_port), ("127.0.0.1", kamailio))
         assert s.recv(4096).startswith(b"SIP/2.0 200")
     # The hotline registers there too, and rings the engineer by the registrar's address.
     hotline = make_hotline(

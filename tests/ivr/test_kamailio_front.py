@@ -29,6 +29,7 @@ from .peers import (
     start_sipp,
     stream_media,
 )
+from .raw_sip import register_request
 
 CONFIG = Path(__file__).parents[2] / "docker" / "kamailio" / "kamailio.cfg"
 
@@ -43,15 +44,6 @@ def options(port: int, local_port: int) -> bytes:
     ).encode()
 
 
-def register(registrar_port: int, user: str, contact_port: int) -> bytes:
-    return (
-        f"REGISTER sip:127.0.0.1:{registrar_port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{contact_port};branch=z9hG4bK{uuid.uuid4().hex[:10]};rport\r\n"
-        f"From: <sip:{user}@127.0.0.1:{registrar_port}>;tag={uuid.uuid4().hex[:6]}\r\n"
-        f"To: <sip:{user}@127.0.0.1:{registrar_port}>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 REGISTER\r\n"
-        f"Contact: <sip:{user}@127.0.0.1:{contact_port}>\r\nExpires: 300\r\nMax-Forwards: 70\r\n"
-        "Content-Length: 0\r\n\r\n"
-    ).encode()
 
 
 def ask(port: int, message: bytes) -> bytes:
@@ -133,7 +125,8 @@ def test_calls_spread_over_nodes_and_fail_over(tmp_path: Path, make_hotline, spe
     hotline_a = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{front['port']}")), node_a)
     hotline_b = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{front['port']}")), node_b)
     front["start"]([hotline_a.agent.port, hotline_b.agent.port])
-    assert ask(front["port"], register(front["port"], "zhangwei", phone_port)).startswith(b"SIP/2.0 200")
+    registered = ask(front["port"], register_request(front["port"], "zhangwei", phone_port))
+    assert registered.startswith(b"SIP/2.0 200"), registered
     try:
         first = None
         for i in range(2):
