@@ -137,3 +137,16 @@ def test_hours_page_shows_holidays_and_makeup_days(store: Store) -> None:
         page = client.get("/hours")
         assert page.status_code == 200 and "总部热线" in page.text and 'id="calendar-web"' in page.text
         assert client.get("/api/hours", params={"start": "not-a-date"}).status_code == 422
+
+
+def test_a_call_interrupted_mid_call_says_so(as_user, store: Store) -> None:  # noqa: ANN001
+    from deskline.call_recovery import INTERRUPTED
+
+    call = store.get_call("call-zw-1")
+    call.sip_timings = {"end_reason": INTERRUPTED}
+    store.fail_call(call)
+    client, _ = as_user("王主管")
+    page = client.get("/calls/call-zw-1").text
+    assert "分析未完成" in page and "热线在通话中停止" in page
+    assert "我们不管" in page  # the live finding is still shown
+    assert "分析未完成" in client.get("/calls").text
