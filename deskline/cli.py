@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--db")
     _add_config(u)
 
+    p = sub.add_parser("push", help="send this node's stored calls to its console ([console] url)")
+    p.add_argument("--since", help="only calls from this date on (YYYY-MM-DD; default: all)")
+    p.add_argument("--db", help="SQLite store (default: the config's [store] path)")
+    _add_config(p)
+
     d = sub.add_parser("demo", help="start the hotline on loopback, place a scripted call, "
                        "print the scored call")
     d.add_argument("--keep-running", action="store_true", help="keep the console up afterwards")
@@ -89,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from deskline.commands.console import run
         elif args.command == "user":
             from deskline.commands.user import run
+        elif args.command == "push":
+            from deskline.commands.push import run
         else:
             from deskline.commands.demo import run
         return run(args)

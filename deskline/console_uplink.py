@@ -129,18 +129,21 @@ class ConsoleUplink:
                 log.warning("live event not delivered to %s (%s); %d dropped so far",
                             self.base, e, self.stats.events_dropped)
 
+    def send_call(self, call: Any) -> None:
+        """Post one stored call now. Raises UplinkRejected (4xx) or httpx.HTTPError."""
+        self._post("/api/calls", call.to_dict())
+
     def _send_call(self, call_id: str) -> None:
         call = self.store.get_call(call_id)
         if call is None:
             log.error("call %s finished but is not in this node's store; nothing to send", call_id)
             self.stats.calls_failed += 1
             return
-        body = call.to_dict()
         deadline = time.monotonic() + self.retry_for_s
         delay = self.first_retry_s
         while True:
             try:
-                self._post("/api/calls", body)
+                self.send_call(call)
                 self.stats.calls_sent += 1
                 return
             except UplinkRejected as e:
@@ -151,7 +154,8 @@ class ConsoleUplink:
             except httpx.HTTPError as e:
                 if time.monotonic() + delay > deadline or self._stopping.is_set():
                     log.error("call %s not sent to %s after retrying %.0f s (%s); it stays in this "
-                              "node's store", call_id, self.base, self.retry_for_s, e)
+                              "node's store: send it later with `deskline push --since %s`",
+                              call_id, self.base, self.retry_for_s, e, call.started_at[:10])
                     self.stats.calls_failed += 1
                     return
                 log.warning("console %s unreachable (%s); call %s retried in %.0f s",

@@ -161,3 +161,31 @@ def test_user_token_command_prints_a_working_token(console: Console,
     assert httpx.post(f"{console.url}/api/live/events", json=event, headers=stranger).status_code == 401
     # A node may post, not read: the calls list is for people.
     assert httpx.get(f"{console.url}/api/calls", headers=node).status_code == 403
+
+
+def test_push_sends_what_the_console_missed(console: Console, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    token = console.token("hotline-1", capsys)
+    node_db = tmp_path / "node.db"
+    node = Store(node_db)
+    finished_call(node, "node-call-1")
+    old = finished_call(node, "node-call-0")
+    old.started_at = "2026-11-20T09:00:00+08:00"
+    node.save_call(old)
+    node.close()
+    config = tmp_path / "node.toml"
+    config.write_text(f'[store]\npath = "node.db"\n[console]\nurl = "{console.url}"\napi_token = "{token}"\n'
+                      '[[lines]]\nid = "hq"\n', encoding="utf-8")
+
+    # Console down: a clear error, nothing half-done claimed.
+    assert main(["push", "--config", str(config)]) == 2
+    assert "unreachable" in capsys.readouterr().err
+    console.start()
+    assert main(["push", "--config", str(config), "--since", "2026-11-25"]) == 0
+    assert "1 of 1 calls sent" in capsys.readouterr().out
+    assert console.store.get_call("node-call-1") is not None and console.store.get_call("node-call-0") is None
+    assert main(["push", "--config", str(config)]) == 0  # everything, and again: safe
+    assert "2 of 2 calls sent" in capsys.readouterr().out
+    assert console.store.get_call("node-call-0").scorecard.overall == 72.5
+    assert main(["push", "--config", str(config), "--since", "25/11"]) == 2
+    assert "not a date" in capsys.readouterr().err
