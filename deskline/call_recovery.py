@@ -29,15 +29,7 @@ def _recording_of(call_id: str, recordings_dir: Path) -> Path | None:
 def recover_interrupted_calls(store: Any, recordings_dir: Path) -> list[str]:
     """Close every call left ``live``; return their ids."""
     recovered: list[str] = []
-    cursor = None
-    live_ids: list[str] = []
-    while True:
-        page = store.list_calls(status="live", limit=500, after=cursor)
-        live_ids += [c.id for c in page.items]
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    for call_id in live_ids:
+    for call_id in store.call_ids(status="live"):
         call = store.get_call(call_id)
         if call is None:
             continue

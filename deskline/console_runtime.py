@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,14 @@ class ConsoleServer:
         self.thread = threading.Thread(target=self.server.run, name="console", daemon=True)
         self.url = f"http://{host}:{port}/"
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 15.0) -> None:
+        """Start serving; return once the port listens (callers print or test the address)."""
         self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the console did not start on {self.url}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.server.should_exit = True

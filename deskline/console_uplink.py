@@ -51,6 +51,7 @@ class ConsoleUplink:
         self._stopping = threading.Event()
         self._idle = threading.Condition()
         self._busy = 0
+        self._events_failing = False  # only the worker thread touches it
         self._worker = threading.Thread(target=self._run, name="console-uplink", daemon=True)
         self._worker.start()
 
@@ -121,13 +122,18 @@ class ConsoleUplink:
     def _send_event(self, event: dict[str, Any]) -> None:
         try:
             self._post("/api/live/events", event)
-            self.stats.events_sent += 1
         except (httpx.HTTPError, UplinkRejected) as e:
             self.stats.events_dropped += 1
             # One line per outage, not one per dropped event.
-            if self.stats.events_dropped == 1 or self.stats.events_dropped % 100 == 0:
-                log.warning("live event not delivered to %s (%s); %d dropped so far",
-                            self.base, e, self.stats.events_dropped)
+            if not self._events_failing:
+                self._events_failing = True
+                log.warning("live events not delivered to %s (%s): dropping them until it answers",
+                            self.base, e)
+            return
+        self.stats.events_sent += 1
+        if self._events_failing:
+            self._events_failing = False
+            log.info("live events reach %s again (%d dropped so far)", self.base, self.stats.events_dropped)
 
     def send_call(self, call: Any) -> None:
         """Post one stored call now. Raises UplinkRejected (4xx) or httpx.HTTPError."""

@@ -352,6 +352,17 @@ class Store:
             cursor = _encode_cursor(last["started_utc"], last["id"])
         return Page(items=items, next_cursor=cursor)
 
+    def call_ids(self, *, status: str | None = None, since: str | datetime | None = None) -> list[str]:
+        """Every matching call id, newest first, read page by page on the list's keyset."""
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = self.list_calls(status=status, since=since, limit=500, after=cursor)
+            ids += [c.id for c in page.items]
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
     def list_calls_query(
         self,
         *,

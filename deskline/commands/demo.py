@@ -44,8 +44,6 @@ SCENARIOS: dict[str, list[tuple[str, float]]] = {
 }
 
 
-
-
 def _clip(name: str) -> np.ndarray:
     pcm, rate = sf.read(AUDIO / f"{name}.wav", dtype="int16")
     if rate != 8000:
@@ -189,12 +187,10 @@ class DemoRig:
         self.node = start_hotline(self.cfg, self.store, publish=self.hub.publish)
         app = build_app(self.cfg, self.store, self.hub)
         self.console = ConsoleServer(app, "127.0.0.1", self.cfg.console.port)
-        self.console.start()
-        deadline = time.monotonic() + 15
-        while not self.console.server.started:
-            if time.monotonic() > deadline:
-                raise UserError(f"the console did not start on {self.console.url}")
-            time.sleep(0.05)
+        try:
+            self.console.start()
+        except RuntimeError as e:
+            raise UserError(str(e)) from None
         return self
 
     def place_call(self, scenario: str = "good") -> PlacedCall:

@@ -38,15 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{cfg.source}: [console] url is not set: this node reports to no console")
     since = _since(args.since)
     store = Store(args.db or cfg.store_path)
-    ids: list[str] = []
-    for status in ("done", "failed"):
-        cursor = None
-        while True:
-            page = store.list_calls(status=status, since=since, limit=500, after=cursor)
-            ids += [c.id for c in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+    ids = [i for status in ("done", "failed") for i in store.call_ids(status=status, since=since)]
     uplink = ConsoleUplink(cfg.console.url, cfg.console.api_token, store)
     sent, refused = 0, []
     try:

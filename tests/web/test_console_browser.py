@@ -6,15 +6,13 @@ Also saves the call page screenshot the README shows (docs/console-call-page.png
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
+from deskline.console_runtime import ConsoleServer
 from ivr.sipp_peers import free_tcp_port
 from models.store import Store
 from tests.web.conftest import PASSWORDS, SECRET, real_or_points_scorer
@@ -36,17 +34,10 @@ def hub() -> LiveHub:
 @pytest.fixture
 def server(store: Store, hub: LiveHub) -> Iterator[str]:
     app = create_app(store, secret_key=SECRET, live_events=hub, scorer=real_or_points_scorer())
-    port = free_tcp_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "console did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    console = ConsoleServer(app, "127.0.0.1", free_tcp_port())
+    console.start()
+    yield console.url.rstrip("/")
+    console.stop()
 
 
 def signed_in(browser: Browser, base: str, name: str) -> Page:
