@@ -8,7 +8,12 @@ Built on pyVoIP's ``SIPClient`` (tags, Call-IDs, the REGISTER request) with thes
 - Defect 2: every reply went to the configured server. Each response here goes to the
   source address of its request.
 - Malformed datagrams (garbage, missing headers, huge) get a 400 when there is enough to
-  answer, otherwise a log line; either way calls in progress are untouched.
+  answer, otherwise a rate-limited log line; either way calls in progress are untouched.
+
+No packet can take the node out of service: every send is guarded, both long-lived loops
+catch per message and per leg and run under a supervisor that restarts them, the call
+table is bounded (``max_calls``, ``max_calls_per_source``: beyond it a 503 with
+Retry-After and no thread, socket or leg spent), and destinations pass ``AddressPolicy``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import uuid
 from collections.abc import Callable
 
 from ._pyvoip import SIP
-from .legs import InboundLeg, Leg, LegState, OutboundLeg
+from .addresses import AddressPolicy, AddressRefused, parse_networks
+from .legs import MIN_SE_S, InboundLeg, Leg, LegState, OutboundLeg, session_interval_refusal
+from .log_limits import RateLimitedLog
 from .messages import (
     MalformedSipError,
     TolerantSIPMessage,
@@ -30,14 +37,18 @@ from .messages import (
     build_response,
     describe,
     host_port_of,
+    new_tag,
     parse_sip,
 )
 
 log = logging.getLogger(__name__)
+limited = RateLimitedLog(log)
 
 TICK_S = 0.05
 ENDED_LEG_KEPT_S = 40.0  # long enough to absorb retransmissions after a call ended
 REGISTER_EXPIRES_S = 120
+RETRY_AFTER_S = 30  # what a refused caller (or the Kamailio front) is told to wait
+SUPERVISOR_RESTART_DELAY_S = 0.2
 
 
 class RegistrationError(RuntimeError):
@@ -70,7 +81,9 @@ class DesklineSIPClient(SIP.SIPClient):
         self.out = self.s
         self.NSD = True
         for target, name in ((self.recv_loop, "SIP receive"), (self.tick_loop, "SIP timers")):
-            thread = threading.Thread(target=target, name=f"{name} :{self.myPort}", daemon=True)
+            thread = threading.Thread(
+                target=self._supervise, args=(target, name), name=f"{name} :{self.myPort}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         if self.registrar:  # defect 1: only with a registrar, and without blocking the receive loop
@@ -84,7 +97,23 @@ class DesklineSIPClient(SIP.SIPClient):
             thread.join(timeout=2)
         self._close_sockets()
 
+    def _supervise(self, loop: Callable[[], None], name: str) -> None:
+        """Run ``loop`` for as long as the agent runs; if it ever returns or raises, start it again."""
+        while self.NSD:
+            try:
+                loop()
+            except BaseException:  # noqa: BLE001 - this thread must outlive anything a packet causes
+                log.exception("SIP %s loop failed: restarting it", name)
+            if self.NSD:
+                self.agent.stats["loop_restarts"] += 1
+                time.sleep(SUPERVISOR_RESTART_DELAY_S)
+
     def register(self) -> bool:
+        if self.registrar is not None:
+            # Resolved at every REGISTER (a registrar named by DNS may move); responses are
+            # accepted only from the address we sent to.
+            host, port = self.registrar
+            self.registrar = (socket.gethostbyname(host), port)
         request = self.gen_first_response()
         self.register_call_id = request.split("Call-ID: ", 1)[1].split("\r\n", 1)[0]
         self.send(request.encode(), self.registrar or (self.server, self.port))
@@ -92,11 +121,13 @@ class DesklineSIPClient(SIP.SIPClient):
         return True
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        # Never raises: a destination that cannot be sent to costs a log line, not a thread.
         try:
             self.s.sendto(data, addr)
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - OSError, and OverflowError/TypeError for odd addresses
+            self.agent.stats["send_failed"] += 1
             if self.NSD:
-                log.warning("cannot send SIP to %s:%s: %s", addr[0], addr[1], e)
+                limited.warning("send", "cannot send SIP to %r: %s", addr, e)
 
     def recv_loop(self) -> None:
         while self.NSD:
@@ -112,7 +143,8 @@ class DesklineSIPClient(SIP.SIPClient):
             try:
                 self.handle_datagram(data, source)
             except Exception:  # one bad message must never stop the loop that serves every call
-                log.exception("error handling a datagram from %s:%s", *source)
+                self.agent.stats["handler_errors"] += 1
+                limited.warning("handler", "error handling a datagram from %s:%s", *source, exc_info=True)
 
     def tick_loop(self) -> None:
         while self.NSD:
@@ -120,23 +152,37 @@ class DesklineSIPClient(SIP.SIPClient):
             now = time.monotonic()
             self.agent.tick(now)
             if self.registrar and now >= self._next_register:
-                self.register()
+                try:
+                    self.register()
+                except Exception:  # noqa: BLE001 - a failed re-REGISTER is retried next period
+                    limited.warning("register", "re-REGISTER failed", exc_info=True)
 
     def handle_datagram(self, data: bytes, source: tuple[str, int]) -> None:
         if not data.strip(b"\r\n\x00 "):
             return  # keep-alive
+        if not self.agent.accepts_source(source):
+            self.agent.stats["foreign_dropped"] += 1
+            limited.info("foreign", "dropped SIP from %s:%s (own port or outside allowed networks)", *source)
+            return
         try:
             message = parse_sip(data)
         except MalformedSipError as e:
             self.agent.stats["malformed"] += 1
             partial = e.message
             if partial is not None and partial.is_request and partial.method != "ACK":
-                self.send(build_bad_request(partial, e.reason), source)
+                self.send(build_bad_request(partial, e.reason, e.status), source)
                 self.agent.stats["bad_request_sent"] += 1
-                log.warning("400 to %s:%s: %s", source[0], source[1], e.reason)
+                limited.warning(
+                    "malformed-answered", "%d to %s:%s: %s", e.status, source[0], source[1], e.reason
+                )
             else:
-                log.warning(
-                    "dropped a datagram of %d bytes from %s:%s: %s", len(data), source[0], source[1], e.reason
+                limited.warning(
+                    "malformed-dropped",
+                    "dropped a datagram of %d bytes from %s:%s: %s",
+                    len(data),
+                    source[0],
+                    source[1],
+                    e.reason,
                 )
             return
         log.debug("%s from %s:%s", describe(message), *source)
@@ -145,7 +191,15 @@ class DesklineSIPClient(SIP.SIPClient):
     def parse_message(self, message: TolerantSIPMessage, source: tuple[str, int]) -> None:  # type: ignore[override]
         if not message.is_request:
             if message.cseq_method == "REGISTER":
-                self._on_register_response(message)
+                # Only the registrar's answer to our own REGISTER counts (anyone can send "200 REGISTER").
+                if (
+                    self.registrar
+                    and message.headers["Call-ID"] == self.register_call_id
+                    and source == self.registrar
+                ):
+                    self._on_register_response(message)
+                else:
+                    limited.info("register-forged", "ignored a REGISTER response from %s:%s", *source)
             else:
                 self.agent.route_response(message, source)
             return
@@ -174,19 +228,46 @@ class SipUserAgent:
         registrar: str | None = None,
         user: str = "hotline",
         max_latency_s: float = 0.2,
+        max_calls: int = 50,
+        max_calls_per_source: int = 10,
+        trusted_sources: tuple[str, ...] = (),
+        allowed_networks: tuple[str, ...] = (),
+        session_expires_s: int = 1800,
+        min_session_expires_s: int = MIN_SE_S,
     ):
         if bind_ip in ("0.0.0.0", ""):
             raise ValueError("bind_ip must be a real address: it goes into the SDP")
+        if max_calls < 1 or max_calls_per_source < 1:
+            raise ValueError("max_calls and max_calls_per_source must be at least 1")
         self.bind_ip = bind_ip
         self.user = user
         self.max_latency_s = max_latency_s
+        self.max_calls = max_calls
+        self.max_calls_per_source = max_calls_per_source
+        # Sources that carry many callers' calls (the Kamailio front): exempt from the per-source cap.
+        self.trusted_sources = set(trusted_sources)
+        self.session_expires_s = session_expires_s
+        self.min_session_expires_s = min_session_expires_s
+        self.policy = AddressPolicy(bind_ip, self._own_ports, parse_networks(allowed_networks))
         registrar_addr = host_port_of(f"sip:{registrar}") if registrar else None
         self.sip = DesklineSIPClient(self, bind_ip, port, registrar_addr, user)
         self.legs: dict[str, Leg] = {}
         self._ended_at: dict[str, float] = {}
         self._legs_lock = threading.Lock()
         self._incoming_handler: Callable[[InboundLeg], None] | None = None
-        self.stats = {"malformed": 0, "bad_request_sent": 0, "calls_in": 0, "calls_out": 0}
+        self.stats = {
+            "malformed": 0,
+            "bad_request_sent": 0,
+            "calls_in": 0,
+            "calls_out": 0,
+            "refused_busy": 0,
+            "refused_address": 0,
+            "send_failed": 0,
+            "handler_errors": 0,
+            "tick_errors": 0,
+            "loop_restarts": 0,
+            "foreign_dropped": 0,
+        }
 
     # -- Transport for the legs ---------------------------------------------------------
     @property
@@ -204,6 +285,28 @@ class SipUserAgent:
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
         self.sip.send(data, addr)
 
+    def _own_ports(self) -> set[int]:
+        ports = {self.sip.myPort}
+        for leg in list(self.legs.values()):
+            ports |= leg.media_ports()
+        return ports
+
+    def accepts_source(self, source: tuple[str, int]) -> bool:
+        """Datagrams from our own sockets (a spoofed loop) or outside ``allowed_networks`` are dropped."""
+        if source[0] == self.bind_ip and source[1] in self._own_ports():
+            return False
+        return self.policy.permits_source(source[0])
+
+    def live_inbound(self, source_ip: str | None = None) -> int:
+        """Inbound calls not ended yet, in all or from one source address."""
+        return sum(
+            1
+            for leg in list(self.legs.values())
+            if isinstance(leg, InboundLeg)
+            and leg.state != LegState.ENDED
+            and (source_ip is None or leg.source[0] == source_ip)
+        )
+
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, registration_timeout_s: float = 5.0) -> None:
         self.sip.start()
@@ -216,7 +319,10 @@ class SipUserAgent:
     def stop(self) -> None:
         for leg in list(self.legs.values()):
             if leg.state != LegState.ENDED:
-                leg.hangup("agent stopping")
+                try:
+                    leg.hangup("agent stopping")
+                except Exception:  # noqa: BLE001 - every other leg still gets its BYE
+                    log.exception("hanging up %s at stop failed", leg.call_id)
         self.sip.stop()
 
     def __enter__(self) -> SipUserAgent:
@@ -232,13 +338,19 @@ class SipUserAgent:
 
     def place_call(self, uri: str, from_user: str | None = None, display_name: str = "") -> OutboundLeg:
         """Send an INVITE to ``uri`` (``sip:user@host:port``) and return the ringing leg at once."""
-        host_port_of(uri)  # a clear ValueError for a bad address, before anything is sent
+        host, port = host_port_of(uri)  # a clear ValueError for a bad address, before anything is sent
+        try:
+            # Resolved once, here in the caller's thread: the timer thread never waits on DNS.
+            destination = (socket.gethostbyname(host), port)
+        except (OSError, UnicodeError) as e:
+            raise ValueError(f"cannot resolve {host!r} in {uri}: {e}") from None
         call_id = f"{uuid.uuid4().hex}@{self.bind_ip}"
         leg = OutboundLeg(
             self,
             uri,
             call_id,
             from_user=from_user or self.user,
+            destination=destination,
             max_latency_s=self.max_latency_s,
             display_name=display_name,
         )
@@ -274,9 +386,36 @@ class SipUserAgent:
         else:
             log.debug("response for an unknown call %s", response.headers["Call-ID"])
 
+    def _capacity_refusal(self, source: tuple[str, int]) -> str:
+        """Why a new call from ``source`` cannot be taken now ("" if it can)."""
+        if self.live_inbound() >= self.max_calls:
+            return f"this node is at its limit of {self.max_calls} calls"
+        if (
+            source[0] not in self.trusted_sources
+            and self.live_inbound(source[0]) >= self.max_calls_per_source
+        ):
+            return f"{source[0]} already has {self.max_calls_per_source} calls"
+        return ""
+
     def _new_call(self, invite: TolerantSIPMessage, source: tuple[str, int]) -> None:
         if self._incoming_handler is None:
             self.send(build_response(invite, 486, "Busy Here"), source)
+            return
+        refusal = self._capacity_refusal(source)
+        if refusal:
+            # Before any leg, socket or thread exists: a flood costs one datagram each way.
+            self.stats["refused_busy"] += 1
+            self.send(
+                build_response(
+                    invite,
+                    503,
+                    "Service Unavailable",
+                    to_tag=new_tag(),
+                    extra=[f"Retry-After: {RETRY_AFTER_S}", f'Warning: 399 deskline "{refusal}"'],
+                ),
+                source,
+            )
+            limited.warning("busy", "INVITE from %s:%s refused with 503: %s", source[0], source[1], refusal)
             return
         if not invite.has_sdp:
             self.send(
@@ -289,10 +428,28 @@ class SipUserAgent:
                 source,
             )
             return
+        too_small = session_interval_refusal(invite, self.min_session_expires_s)
+        if too_small:
+            status, reason = (
+                (422, "Session Interval Too Small") if "below" in too_small else (400, "Bad Request")
+            )
+            self.send(
+                build_response(
+                    invite,
+                    status,
+                    reason,
+                    to_tag=new_tag(),
+                    extra=[f"Min-SE: {self.min_session_expires_s}", f'Warning: 399 deskline "{too_small}"'],
+                ),
+                source,
+            )
+            return
         try:
             leg = InboundLeg(self, invite, source, max_latency_s=self.max_latency_s)
         except (MalformedSipError, ValueError) as e:
-            log.warning("INVITE %s refused: %s", invite.headers["Call-ID"], e)
+            if isinstance(e, AddressRefused):
+                self.stats["refused_address"] += 1
+            limited.warning("refused", "INVITE %s refused: %s", invite.headers["Call-ID"], e)
             self.send(
                 build_response(
                     invite, 488, "Not Acceptable Here", extra=[f'Warning: 399 deskline "{str(e)[:80]}"']
@@ -317,14 +474,23 @@ class SipUserAgent:
             log.exception("call handler failed for %s", leg.call_id)
         finally:
             if leg.state != LegState.ENDED:
-                leg.hangup("handler finished")
+                try:
+                    leg.hangup("handler finished")
+                except Exception:  # noqa: BLE001 - logged; the leg is ended below regardless
+                    log.exception("hangup after the handler failed for %s", leg.call_id)
+                    leg.force_end("handler finished")
 
     def _leg_ended(self, leg: Leg) -> None:
         self._ended_at[leg.call_id] = time.monotonic()
 
     def tick(self, now: float) -> None:
         for call_id, leg in list(self.legs.items()):
-            leg.tick(now)
+            try:
+                leg.tick(now)
+            except Exception:  # noqa: BLE001 - one leg's failure must not stop every other leg's timers
+                self.stats["tick_errors"] += 1
+                limited.warning("tick", "timer of leg %s failed: ending it", call_id, exc_info=True)
+                leg.force_end("timer failed")
             ended = self._ended_at.get(call_id)
             if ended is not None and now - ended > ENDED_LEG_KEPT_S:
                 with self._legs_lock:

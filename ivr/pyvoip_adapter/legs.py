@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .addresses import AddressPolicy
 from .media import FRAME_BYTES, FRAME_SAMPLES, PacedRTPClient, bind_media_socket, codecs_from_sdp
 from .messages import (
     Dialog,
@@ -59,8 +60,27 @@ class LegStateError(RuntimeError):
 class Transport(Protocol):
     local_host: str
     local_port: int
+    policy: AddressPolicy
+    session_expires_s: int
+    min_session_expires_s: int
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None: ...
+
+
+MIN_SE_S = 90  # RFC 4028 4: the smallest session interval anyone may ask for
+
+
+def session_interval_refusal(invite: TolerantSIPMessage, min_se_s: int = MIN_SE_S) -> str:
+    """Why an INVITE's Session-Expires cannot be accepted ("" if it can, or if it has none)."""
+    value = invite.raw_headers.get("Session-Expires", "")
+    if not value:
+        return ""
+    interval = value.split(";")[0].strip()
+    if not interval.isdigit() or len(interval) > 9:
+        return f"Session-Expires is not a number of seconds: {value[:30]!r}"
+    if int(interval) < min_se_s:
+        return f"Session-Expires {interval} is below Min-SE {min_se_s}"
+    return ""
 
 
 @dataclass
@@ -98,6 +118,11 @@ class Leg:
         self.sdp_version = 1
         self._lock = threading.RLock()
         self._retransmissions: dict[str, Retransmission] = {}
+        # Where in-dialog requests go (``in_dialog_destination``): fixed when the dialog is
+        # set up, from validated addresses only.
+        self.peer_addr: tuple[str, int] = ("", 0)
+        self.session_interval_s: int | None = None  # RFC 4028, when the peer refreshes
+        self._session_deadline: float | None = None
         self._mark("created")
 
     # -- what the rest of Deskline uses ------------------------------------------------
@@ -160,13 +185,35 @@ class Leg:
     def hangup(self, reason: str = "local hangup") -> None:
         raise NotImplementedError
 
+    def force_end(self, reason: str) -> None:
+        """End the leg without signalling (its signalling failed): media stops, listeners run."""
+        with self._lock:
+            self._retransmissions.clear()
+        self._end(reason)
+
+    def media_ports(self) -> set[int]:
+        """Local UDP ports of this leg's media (never a destination for anything we send)."""
+        return {self.rtp.inPort} if self.rtp is not None else set()
+
+    @property
+    def last_rtp_at(self) -> float | None:
+        """time.monotonic() of the last RTP packet accepted from the peer (None: none yet)."""
+        return self.rtp.last_packet_at if self.rtp is not None else None
+
     # -- shared machinery ------------------------------------------------------------
     def _mark(self, event: str) -> None:
         self.timings.setdefault(event, time.monotonic())
 
     def _request_addr(self) -> tuple[str, int]:
-        target = uri_of(self.dialog.route_set[0]) if self.dialog.route_set else self.dialog.remote_target
-        return host_port_of(target)
+        return self.peer_addr
+
+    def _allowed(self, target: tuple[str, int], fallback: tuple[str, int]) -> tuple[str, int]:
+        """``target`` if we may send there (an IP literal the policy accepts), else ``fallback``."""
+        try:
+            return self.transport.policy.check(*target, "in-dialog destination")
+        except ValueError as e:
+            log.info("leg %s: %s; in-dialog requests go to %s:%s", self.call_id, e, *fallback)
+            return fallback
 
     def _schedule(self, key: str, data: bytes, addr: tuple[str, int], cap: float = T2) -> None:
         now = time.monotonic()
@@ -174,6 +221,20 @@ class Leg:
 
     def tick(self, now: float) -> None:
         """Called every ~50 ms by the agent: retransmit what is still unanswered over UDP."""
+        if (
+            self._session_deadline is not None
+            and now >= self._session_deadline
+            and self.state == LegState.ANSWERED
+        ):
+            # RFC 4028 10: no refresh in time, the session is over; say so to the peer.
+            log.warning(
+                "leg %s: session timer (%s s) expired without a refresh",
+                self.call_id,
+                self.session_interval_s,
+            )
+            self._session_deadline = None
+            self.hangup("session timer expired")
+            return
         with self._lock:
             for key, r in list(self._retransmissions.items()):
                 if now >= r.deadline:
@@ -193,6 +254,7 @@ class Leg:
             listener(digit)
 
     def _start_media(self, remote_ip: str, remote_port: int, offer: dict[int, str], sock=None) -> None:  # noqa: ANN001 - a socket.socket or None
+        remote_ip, remote_port = self.transport.policy.check(remote_ip, remote_port, "SDP media address")
         self.rtp = PacedRTPClient(
             codecs_from_sdp(offer),
             self.transport.local_host,
@@ -250,10 +312,60 @@ class Leg:
         elif method == "ACK":
             self._retransmissions.pop("200", None)
             self._mark("acked")
+            if self.rtp is not None:
+                self.rtp.allow_sending()
         elif method == "CANCEL":  # too late to cancel: the INVITE already got its final answer
             self.transport.send(build_response(request, 200, "OK"), source)
+        elif method == "UPDATE" and self.state == LegState.ANSWERED and not request.has_sdp:
+            # RFC 4028 session refresh without a new offer (we do not renegotiate by UPDATE).
+            self._refresh_session(request)
+            self.transport.send(
+                build_response(
+                    request,
+                    200,
+                    "OK",
+                    to_tag=self.dialog.local_tag,
+                    extra=[self._contact(), *self._session_headers()],
+                ),
+                source,
+            )
+        elif method == "UPDATE":
+            self.transport.send(
+                build_response(
+                    request,
+                    488 if request.has_sdp else 481,
+                    "Not Acceptable Here" if request.has_sdp else "Call/Transaction Does Not Exist",
+                ),
+                source,
+            )
         else:
             self.transport.send(build_response(request, 501, "Not Implemented"), source)
+
+    # -- RFC 4028 session timers: the peer refreshes, we answer and watch the deadline --
+    def _negotiate_session(self, request: TolerantSIPMessage) -> None:
+        value = request.raw_headers.get("Session-Expires", "")
+        supported = request.raw_headers.get("Supported", "") + "," + request.raw_headers.get("Require", "")
+        if not value or "timer" not in [s.strip() for s in supported.split(",")]:
+            return  # no timer offered, or a UAC that cannot refresh: inactivity limits cover it
+        asked = int(value.split(";")[0].strip())
+        min_se = request.raw_headers.get("Min-Se", "").split(";")[0].strip()
+        floor = max(int(min_se) if min_se.isdigit() else 0, self.transport.min_session_expires_s)
+        # We may shorten the interval (RFC 4028 9), never below what the request allows.
+        self.session_interval_s = min(asked, max(self.transport.session_expires_s, floor))
+
+    def _refresh_session(self, request: TolerantSIPMessage | None = None) -> None:
+        if request is not None and request.raw_headers.get("Session-Expires"):
+            interval = request.raw_headers["Session-Expires"].split(";")[0].strip()
+            if interval.isdigit() and self.session_interval_s is not None:
+                self.session_interval_s = max(int(interval), 1)
+        if self.session_interval_s is not None:
+            interval = self.session_interval_s
+            self._session_deadline = time.monotonic() + interval - min(32, interval / 3)
+
+    def _session_headers(self) -> list[str]:
+        if self.session_interval_s is None:
+            return []
+        return [f"Session-Expires: {self.session_interval_s};refresher=uac", "Require: timer"]
 
     def _handle_reinvite(self, request: TolerantSIPMessage, source: tuple[str, int]) -> None:
         # Defect 6: pyVoIP restarts RTP here and a second sender doubles the packet rate.
@@ -264,14 +376,20 @@ class Leg:
         if request.has_sdp:
             try:
                 ip, port, _ = media_of(request)
-                self.rtp.retarget(ip, port)
-            except MalformedSipError as e:
+                self.rtp.retarget(*self.transport.policy.check(ip, port, "SDP media address"))
+            except (MalformedSipError, ValueError) as e:
                 self.transport.send(build_response(request, 488, "Not Acceptable Here"), source)
-                log.info("re-INVITE on %s refused: %s", self.call_id, e.reason)
+                log.info("re-INVITE on %s refused: %s", self.call_id, e)
                 return
+        self._refresh_session(request)
         self.sdp_version += 1
         ok = build_response(
-            request, 200, "OK", to_tag=self.dialog.local_tag, extra=[self._contact()], body=self._our_sdp()
+            request,
+            200,
+            "OK",
+            to_tag=self.dialog.local_tag,
+            extra=[self._contact(), *self._session_headers()],
+            body=self._our_sdp(),
         )
         self.transport.send(ok, source)
         self._schedule("200", ok, source)
@@ -313,6 +431,14 @@ class InboundLeg(Leg):
         self.state = LegState.RINGING
         ip, port, offer = media_of(invite)
         self._start_media(ip, port, offer)
+        self._negotiate_session(invite)
+        target = host_port_of(dialog.route_set[0] if dialog.route_set else dialog.remote_target)
+        # A Contact elsewhere than the INVITE's source is NAT or an attempt to aim our BYE at a
+        # third party: either way the source is where the caller is. With a route set the
+        # first hop is the proxy the INVITE came from.
+        self.peer_addr = (
+            source if dialog.route_set or target[0] != source[0] else self._allowed(target, source)
+        )
         self._last_final: bytes | None = None
         self._provisional = build_response(invite, 180, "Ringing", to_tag=local_tag, extra=[self._contact()])
         transport.send(build_response(invite, 100, "Trying"), source)
@@ -324,13 +450,16 @@ class InboundLeg(Leg):
             if self.state != LegState.RINGING:  # defect 4: never a late 200 after CANCEL
                 raise LegStateError(f"cannot answer a call that is {self.state.value} ({self.end_reason})")
             assert self.rtp is not None
+            # Media flows once the caller ACKs: a spoofed INVITE that never completes its
+            # handshake does not make us stream at whatever address its SDP named.
+            self.rtp.hold_sending_until_allowed()
             self.rtp.start()
             ok = build_response(
                 self.invite,
                 200,
                 "OK",
                 to_tag=self.dialog.local_tag,
-                extra=[self._contact()],
+                extra=[self._contact(), *self._session_headers()],
                 body=self._our_sdp(),
             )
             self._last_final = ok
@@ -338,6 +467,7 @@ class InboundLeg(Leg):
             self._schedule("200", ok, self.source)  # defect 10: retransmit until ACK
             self.state = LegState.ANSWERED
             self._mark("answered")
+            self._refresh_session()
         self.answered.set()
 
     def hangup(self, reason: str = "local hangup") -> None:
@@ -382,6 +512,9 @@ class InboundLeg(Leg):
         self._end("caller cancelled", 487)
 
     def _on_timeout(self, key: str) -> None:
+        if key == "BYE":
+            log.info("leg %s: no answer to our BYE", self.call_id)
+            return
         if key == "200" and self.state == LegState.ANSWERED and "acked" not in self.timings:
             log.warning(
                 "no ACK for our 200 OK on %s within %.0f s: hanging up", self.call_id, TRANSACTION_TIMEOUT
@@ -422,7 +555,10 @@ class OutboundLeg(Leg):
             local_cseq=random.randint(1, 10000),
         )
         super().__init__(transport, dialog, target_uri, max_latency_s)
-        self.destination = destination or host_port_of(target_uri)
+        self.destination = transport.policy.check(
+            *(destination or host_port_of(target_uri)), "engineer address"
+        )
+        self.peer_addr = self.destination
         self._media_socket = bind_media_socket(transport.local_host)
         self._offer_codecs = {0: "PCMU", 8: "PCMA"}
         self._branch = new_branch()
@@ -477,6 +613,8 @@ class OutboundLeg(Leg):
     def handle_response(self, response: TolerantSIPMessage, source: tuple[str, int]) -> None:
         code = response.status_code
         method = response.cseq_method
+        if response.cseq_number != self._cseq and method in ("INVITE", "CANCEL"):
+            return  # not an answer to our INVITE transaction
         with self._lock:
             if method == "BYE" or method == "CANCEL":
                 self._retransmissions.pop(method, None)
@@ -490,14 +628,14 @@ class OutboundLeg(Leg):
                     self.state = LegState.RINGING
                 return
             if code < 300:
-                self._on_ok(response)
+                self._on_ok(response, source)
                 return
             self.transport.send(self._ack_for_error(response), self.destination)
             self._retransmissions.pop("CANCEL", None)
         reason = "cancelled" if code == 487 and self._cancelling else f"refused {code}"
         self._end(reason, code)
 
-    def _on_ok(self, ok: TolerantSIPMessage) -> None:
+    def _on_ok(self, ok: TolerantSIPMessage, source: tuple[str, int]) -> None:
         first = "answered" not in self.timings
         self._mark("answered")
         self.final_status = 200
@@ -505,6 +643,8 @@ class OutboundLeg(Leg):
             self.dialog.remote_tag = ok.headers["To"]["tag"]
             self.dialog.remote_target = uri_of(ok.headers.get("Contact", self.remote_uri))
             self.dialog.route_set = list(reversed(invite_record_routes(ok)))
+            hop = self.dialog.route_set[0] if self.dialog.route_set else self.dialog.remote_target
+            self.peer_addr = self._allowed(host_port_of(hop), source)
         ack = self.dialog.request("ACK", cseq=self._cseq)
         self.transport.send(ack, self._request_addr())  # every 200 retransmission gets an ACK
         if not first:

@@ -10,6 +10,14 @@
 - Defect 9: queued outgoing audio could not be stopped; ``discard_pending()`` flushes it
   (barge-in over a prompt).
 
+Hostile media: the receiver latches to the first source that sends (re-latching once to
+the SDP-advertised address if that one speaks later) and drops packets from anyone else,
+so a stream injected from another address never reaches the recording or the recogniser;
+packets with a payload type that was not negotiated are dropped. The sender can be held
+until the caller's ACK (``hold_sending_until_allowed``), and the leg knows when the last
+packet arrived (``last_packet_at``) for the inactivity timeout. Every loop here survives
+any single bad packet or destination.
+
 We also keep audio as 16-bit linear PCM end to end instead of pyVoIP's unsigned 8-bit
 (that API capped the caller's SNR at about 25 dB), pace the sender by a monotonic
 deadline (no sleep drift), pick a free UDP port from the kernel (pyVoIP picks a random
@@ -211,7 +219,13 @@ class PacedRTPClient(RTP.RTPClient):
         self._ts_ext: int | None = None  # extended (unwrapped) receive timestamp
         self.packets_sent = 0
         self.packets_received = 0
+        self.packets_foreign = 0  # from another source than the latched one: dropped
         self.last_source: tuple[str, int] | None = None
+        self.latched: tuple[str, int] | None = None
+        self._relatched = False
+        self.last_packet_at: float | None = None
+        self._may_send = threading.Event()
+        self._may_send.set()
 
     @property
     def codec_name(self) -> str:
@@ -239,6 +253,28 @@ class PacedRTPClient(RTP.RTPClient):
 
     def retarget(self, remote_ip: str, remote_port: int) -> None:
         self.outIP, self.outPort = remote_ip, remote_port
+        self._relatched = False  # a new offer may move the peer's media: accept its new source once
+
+    def hold_sending_until_allowed(self) -> None:
+        self._may_send.clear()
+
+    def allow_sending(self) -> None:
+        self._may_send.set()
+
+    def _accepts(self, source: tuple[str, int]) -> bool:
+        """Symmetric-RTP latching: one peer per stream."""
+        if self.latched is None:
+            self.latched = source
+            return True
+        if source == self.latched:
+            return True
+        if not self._relatched and source[0] == self.outIP and self.latched[0] != self.outIP:
+            # The advertised address speaks after someone else did: it is the real peer.
+            self.latched = source
+            self._relatched = True
+            return True
+        self.packets_foreign += 1
+        return False
 
     def recv(self) -> None:
         while self.NSD:
@@ -251,13 +287,16 @@ class PacedRTPClient(RTP.RTPClient):
                 if self.NSD:
                     log.warning("RTP receive socket :%s failed", self.inPort)
                 return
-            if len(packet) < 12:
+            if len(packet) < 12 or packet[0] >> 6 != 2 or (packet[1] & 0x7F) not in self.assoc:
+                continue  # not RTP version 2, or a payload type that was not negotiated
+            if not self._accepts(source):
                 continue
             try:
                 self.parse_packet(packet)
                 self.packets_received += 1
                 self.last_source = source
-            except (RTP.RTPParseError, IndexError, ValueError) as e:
+                self.last_packet_at = time.monotonic()
+            except Exception as e:  # noqa: BLE001 - a bad packet is dropped, the stream goes on
                 log.debug("RTP packet dropped on :%s: %s", self.inPort, e)
 
     def _offset_of(self, timestamp: int) -> int:
@@ -311,6 +350,11 @@ class PacedRTPClient(RTP.RTPClient):
         pending_event: list[tuple[bool, bytes]] = []
         event_ts = 0
         while self.NSD:
+            if not self._may_send.is_set():
+                # Not yet allowed to send (no ACK yet): keep the clock, keep the queue.
+                self._may_send.wait(FRAME_S)
+                deadline = time.monotonic()
+                continue
             if not pending_event and not self._dtmf_out.empty():
                 pending_event = self._dtmf_packets(self._dtmf_out.get_nowait())
                 event_ts = self.outTimestamp
@@ -324,7 +368,7 @@ class PacedRTPClient(RTP.RTPClient):
             try:
                 self.sout.sendto(packet, (self.outIP, self.outPort))
                 self.packets_sent += 1
-            except OSError:
+            except Exception:  # noqa: BLE001 - OSError, or an odd address: this sender must go on
                 if not self.NSD:
                     return
             self.outTimestamp += FRAME_SAMPLES

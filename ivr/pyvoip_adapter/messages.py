@@ -23,7 +23,7 @@ from ._pyvoip import SIP
 
 MAX_SIP_DATAGRAM = 16 * 1024  # anything larger is not a SIP message we want over UDP
 USER_AGENT = "Deskline"
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 
 # RFC 3261 7.3.3 and the IANA registry of compact forms.
 COMPACT_HEADERS = {
@@ -52,19 +52,32 @@ SPECIAL_CASE = {
 }
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 REQUEST_LINE = re.compile(r"^([A-Za-z]+) (\S+) SIP/2\.0$")
+METHOD = re.compile(r"^[A-Z]+$")  # RFC 3261 7.1: methods are case-sensitive; "invite" is not INVITE
+CSEQ = re.compile(r"^(\d{1,10})\s+([A-Za-z]+)$")
+CONTENT_LENGTH = re.compile(r"^\d{1,6}$")
+MAX_FORWARDS = re.compile(r"^\d{1,3}$")
+CALL_ID = re.compile(r"^[\x21-\x7e]{1,256}$")
+SIP_URI = re.compile(r"^sips?:(?:([^@;>?\s]+)@)?(\[[^\]]+\]|[^:;>?\s]+)(?::(\d{1,5}))?(?:[;?].*)?$")
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+MAX_HEADERS = 100
 STATUS_LINE = re.compile(r"^SIP/2\.0 (\d{3})(?: (.*))?$")
 URI_IN_BRACKETS = re.compile(r"<([^>]+)>")
 HOST_PORT = re.compile(r"^sips?:(?:[^@;>]+@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d+))?")
 
 
 class MalformedSipError(ValueError):
-    """A datagram that is not a SIP message we can act on; ``reason`` says why."""
+    """A datagram that is not a SIP message we can act on; ``reason`` says why.
 
-    def __init__(self, reason: str, message: TolerantSIPMessage | None = None):
+    ``status`` is the error response a request gets (400, or 416 for a URI scheme we do
+    not speak, 483 for Max-Forwards 0, 513 for a message too large).
+    """
+
+    def __init__(self, reason: str, message: TolerantSIPMessage | None = None, status: int = 400):
         super().__init__(reason)
         self.reason = reason
-        # The partly parsed request when enough of it is there to send a 400 back.
+        # The partly parsed request when enough of it is there to send an error back.
         self.message = message
+        self.status = status
 
 
 def canonical_header_name(name: str) -> str:
@@ -130,6 +143,7 @@ class TolerantSIPMessage(SIP.SIPMessage):
             self.raw_headers.setdefault(name, value)
         if request:
             self.type = SIP.SIPMessageType.MESSAGE
+            self.method_as_sent = request.group(1)
             self.method = request.group(1).upper()
             self.request_uri = request.group(2)
         else:
@@ -193,6 +207,7 @@ def parse_sip(data: bytes) -> TolerantSIPMessage:
         raise
     except Exception as e:  # anything pyVoIP's own parse steps throw
         raise MalformedSipError(f"unparseable SIP: {e}") from e
+    _check_total(message, data)
     missing = [h for h in REQUIRED_HEADERS if not message.headers.get(h)]
     if message.is_request and message.method == "INVITE" and "Contact" not in message.headers:
         missing.append("Contact")
@@ -201,9 +216,86 @@ def parse_sip(data: bytes) -> TolerantSIPMessage:
             message if all(h in message.headers and message.headers[h] for h in REQUIRED_HEADERS) else None
         )
         raise MalformedSipError(f"missing header(s): {', '.join(missing)}", answerable)
-    if message.is_request and message.cseq_method != message.method and message.method != "ACK":
+    if message.is_request and message.headers["CSeq"]["method"] != message.method_as_sent:
         raise MalformedSipError(f"CSeq method {message.cseq_method} does not match {message.method}", message)
+    _check_request(message)
     return message
+
+
+def raw_body(data: bytes) -> bytes:
+    """The bytes after the blank line that ends the headers, as sent."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = data.partition(separator)
+        if found:
+            return body
+    return b""
+
+
+def _check_total(message: TolerantSIPMessage, data: bytes) -> None:
+    """What every message must satisfy before anything acts on it (strict, never half-parsed)."""
+    if len(message.raw_headers) > MAX_HEADERS or len(message.raw_vias) > MAX_HEADERS:
+        raise MalformedSipError(f"more than {MAX_HEADERS} headers")
+    for name, value in message.raw_headers.items():
+        if CONTROL.search(value):
+            raise MalformedSipError(f"control characters in the {name} header")
+    answerable = message if all(message.raw_headers.get(h) for h in REQUIRED_HEADERS) else None
+    cseq = CSEQ.match(message.raw_headers.get("CSeq", ""))
+    if "CSeq" in message.raw_headers and (not cseq or int(cseq.group(1)) >= 2**31):
+        raise MalformedSipError(f"CSeq is not 'number METHOD': {message.raw_headers['CSeq'][:40]!r}")
+    if "Call-ID" in message.raw_headers and not CALL_ID.match(message.raw_headers["Call-ID"]):
+        raise MalformedSipError("Call-ID is not a word of at most 256 characters", answerable)
+    length = message.raw_headers.get("Content-Length")
+    if length is not None and length != "":
+        if not CONTENT_LENGTH.match(length):
+            raise MalformedSipError(f"Content-Length is not a size: {length[:20]!r}", answerable)
+        if int(length) > len(raw_body(data)):
+            raise MalformedSipError(f"Content-Length {length} is longer than the body", answerable)
+    if not message.is_request:
+        if not 100 <= message.status_code <= 699:
+            raise MalformedSipError(f"status code {message.status_code} out of range")
+        return
+    if not METHOD.match(message.method_as_sent):
+        raise MalformedSipError(f"method {message.method_as_sent!r} is not upper case", answerable)
+    if not SIP_URI.match(message.request_uri):
+        raise MalformedSipError(f"Request-URI {message.request_uri[:60]!r} is not a SIP URI", answerable, 416)
+    forwards = message.raw_headers.get("Max-Forwards")
+    if forwards is not None and (not MAX_FORWARDS.match(forwards) or int(forwards) > 255):
+        raise MalformedSipError(f"Max-Forwards is not 0-255: {forwards[:20]!r}", answerable)
+    if forwards == "0" and message.method_as_sent not in ("OPTIONS", "ACK"):
+        raise MalformedSipError("Max-Forwards reached 0", answerable, 483)
+
+
+def check_sip_uri(uri: str, what: str) -> tuple[str, int | None]:
+    """(host, port or None) of a sip:/sips: URI, or MalformedSipError saying what is wrong."""
+    from .addresses import valid_host, valid_port
+
+    match = SIP_URI.match(uri)
+    if not match:
+        raise MalformedSipError(f"{what} {uri[:60]!r} is not a SIP URI", status=416 if ":" in uri else 400)
+    host, port = match.group(2), match.group(3)
+    if not valid_host(host):
+        raise MalformedSipError(f"{what} host {host[:60]!r} is not a host name or address")
+    if port is not None and not valid_port(int(port)):
+        raise MalformedSipError(f"{what} port {port} is out of range")
+    return host.strip("[]"), None if port is None else int(port)
+
+
+def _check_request(message: TolerantSIPMessage) -> None:
+    """Dialog-forming requests: the From tag, a usable Contact and Record-Route set."""
+    if not message.is_request or message.method not in ("INVITE", "BYE", "CANCEL", "ACK", "UPDATE"):
+        return
+    if not message.headers["From"].get("tag"):
+        raise MalformedSipError("From has no tag", message)
+    if message.method == "INVITE":
+        contact = message.raw_headers.get("Contact", "")
+        if "," in contact.replace('","', ""):
+            raise MalformedSipError("an INVITE has exactly one Contact", message)
+        try:
+            check_sip_uri(uri_of(contact), "Contact")
+            for route in message.record_routes:
+                check_sip_uri(uri_of(route), "Record-Route")
+        except MalformedSipError as e:
+            raise MalformedSipError(e.reason, message, e.status) from None
 
 
 def uri_of(name_addr: str) -> str:
@@ -269,12 +361,20 @@ def build_response(
     return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
 
-def build_bad_request(data_or_message: TolerantSIPMessage, reason: str) -> bytes:
-    safe_reason = re.sub(r"[\r\n]", " ", reason)[:100]
+ERROR_REASONS = {
+    400: "Bad Request",
+    416: "Unsupported URI Scheme",
+    483: "Too Many Hops",
+    513: "Message Too Large",
+}
+
+
+def build_bad_request(data_or_message: TolerantSIPMessage, reason: str, status: int = 400) -> bytes:
+    safe_reason = re.sub(r"[\x00-\x1f\x7f\"\\]", " ", reason)[:100]
     return build_response(
         data_or_message,
-        400,
-        "Bad Request",
+        status,
+        ERROR_REASONS.get(status, "Bad Request"),
         to_tag=new_tag(),
         extra=[f'Warning: 399 deskline "{safe_reason}"'],
     )
