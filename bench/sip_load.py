@@ -4,20 +4,30 @@ Every call is answered, greeted, rung through to one sipp "engineer phone" (whic
 any number of calls), bridged and recorded; run once with analysis off and once with
 live analysis on (Whisper). Prints JSON: calls completed, RTP packets lost (sequence gaps
 seen by the callers), jitter of the prompt playout seen by the callers, CPU seconds and
-peak memory per call.
+peak memory per call, peak threads and sockets.
+
+The flood phase (``--flood N``) sends N INVITEs from one source within about 3 s to a
+running hotline (per-source cap 10) and reports how many were refused with 503, the peak
+threads, sockets and live calls while it lasted, whether a normal call placed during the
+flood from another address was answered, and how long ``stop()`` took afterwards.
 
     .venv/bin/python bench/sip_load.py --calls 10 --talk-s 8      # N ≤ 200, ≤ 120 s per run
+    .venv/bin/python bench/sip_load.py --flood 500 --no-load      # only the flood phase
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +82,38 @@ def _observer(analysis: bool, work: Path):  # noqa: ANN202
     return AnalysingObserver(cfg, store, load_rules(), "whisper", DispatchState()), store
 
 
+def socket_count() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue
+    return count
+
+
+class PeakSampler:
+    """Samples threads, sockets and a gauge every 50 ms in the background; keeps the peaks."""
+
+    def __init__(self, gauge=lambda: 0) -> None:  # noqa: ANN001 - a zero-argument callable
+        self.gauge = gauge
+        self.peak = {"threads": 0, "sockets": 0, "gauge": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for key, value in (("threads", threading.active_count()), ("sockets", socket_count()),
+                               ("gauge", self.gauge())):
+                self.peak[key] = max(self.peak[key], value)
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return dict(self.peak)
+
+
 def _rtp_stats(rx: RtpReceiver) -> tuple[int, list[float]]:
     """Lost packets (sequence gaps) and inter-arrival jitter (ms) per SSRC."""
     lost, jitters = 0, []
@@ -106,7 +148,8 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
         calls=calls,
     )
     observer, _store = _observer(analysis, work)
-    agent = SipUserAgent("127.0.0.1", free_udp_port())
+    # Every sipp call comes from one address: lift the per-source cap for the load runs.
+    agent = SipUserAgent("127.0.0.1", free_udp_port(), max_calls=calls, max_calls_per_source=calls)
     prompts = RecordedPrompts()
     # The caller stays through the greeting prompt and the ringing, then talks for talk_s.
     stay_ms = int((len(prompts.greeting("hq")) / 8000 + 0.5 + talk_s) * 1000)
@@ -118,6 +161,7 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
         SessionSettings(recordings_dir=work / "rec"),
     )
     hotline.start()
+    sampler = PeakSampler(lambda: hotline.active_calls)
     cpu0, t0 = time.process_time(), time.monotonic()
     caller = start_sipp(
         CALLER_SCENARIO.format(
@@ -139,6 +183,7 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
     if analysis:
         observer.wait_for_calls(calls, timeout=120)
     wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    peaks = sampler.stop()
     hotline.stop()
     caller.kill()
     engineer.kill()
@@ -156,6 +201,85 @@ def run_once(calls: int, talk_s: float, analysis: bool) -> dict:
         "wall_s": round(wall, 1),
         "cpu_s_per_call": round(cpu / calls, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_threads": peaks["threads"],
+        "peak_sockets": peaks["sockets"],
+    }
+
+
+def flood_once(invites: int) -> dict:
+    """N INVITEs from one source in about 3 s, a normal call from another address meanwhile."""
+    work = Path(tempfile.mkdtemp(prefix="deskline-flood-"))
+    eng_port, eng_media = free_udp_port(), free_udp_ports(1)[0]
+    eng_rx = RtpReceiver()
+    engineer = start_sipp(
+        ENGINEER_SCENARIO.format(user="zw", ring_ms=300, rx_port=eng_rx.port, pt=0, codec="PCMU",
+                                 media=""),
+        work / "eng", "eng", target=None, sip_port=eng_port, media_port=eng_media, calls=1,
+    )
+    agent = SipUserAgent("127.0.0.1", free_udp_port(), max_calls=50, max_calls_per_source=10)
+    hotline = Hotline(agent, FixedRouter(f"sip:zw@127.0.0.1:{eng_port}"), NullObserver(), RecordedPrompts(),
+                      SessionSettings(recordings_dir=work / "rec"))
+    hotline.start()
+    threads0, sockets0 = threading.active_count(), socket_count()
+    sampler = PeakSampler(lambda: agent.live_inbound())
+    flooder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flooder.bind(("127.0.0.1", 0))
+    flooder.settimeout(0.01)
+    fport = flooder.getsockname()[1]
+    sdp = ("v=0\r\no=f 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 9 RTP/AVP 0\r\n")
+    answers: dict[str, int] = {}
+    t0 = time.monotonic()
+    for i in range(invites):
+        invite = (f"INVITE sip:hq@127.0.0.1 SIP/2.0\r\n"
+                  f"Via: SIP/2.0/UDP 127.0.0.1:{fport};branch=z9hG4bK{i}x\r\n"
+                  f"From: <sip:flood@127.0.0.1>;tag={i}\r\nTo: <sip:hq@127.0.0.1>\r\n"
+                  f"Call-ID: {uuid.uuid4().hex}@flood\r\nCSeq: 1 INVITE\r\n"
+                  f"Contact: <sip:flood@127.0.0.1:{fport}>\r\n"
+                  f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
+        flooder.sendto(invite.encode(), ("127.0.0.1", agent.port))
+        time.sleep(max(0.0, t0 + 3.0 * (i + 1) / invites - time.monotonic()))
+        try:
+            while True:
+                code = flooder.recv(65535).split(b" ", 2)[1].decode()
+                answers[code] = answers.get(code, 0) + 1
+        except (TimeoutError, IndexError):
+            pass
+    # A real caller from another address during the flood.
+    other = SipUserAgent("127.0.0.2", 0)
+    other.start()
+    leg = other.place_call(f"sip:hq@127.0.0.1:{agent.port}")
+    normal_answered = leg.answered.wait(10)
+    leg.hangup()
+    other.stop()
+    flood_s = time.monotonic() - t0
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            code = flooder.recv(65535).split(b" ", 2)[1].decode()
+            answers[code] = answers.get(code, 0) + 1
+        except (TimeoutError, IndexError):
+            continue
+    peaks = sampler.stop()
+    stop0 = time.monotonic()
+    hotline.stop()
+    stop_s = time.monotonic() - stop0
+    flooder.close()
+    engineer.kill()
+    eng_rx.close()
+    return {
+        "phase": "flood",
+        "invites": invites,
+        "flood_s": round(flood_s, 2),
+        "answers": dict(sorted(answers.items())),
+        "refused_503": agent.stats["refused_busy"],
+        "peak_live_calls": peaks["gauge"],
+        "threads_before": threads0,
+        "peak_threads": peaks["threads"],
+        "sockets_before": sockets0,
+        "peak_sockets": peaks["sockets"],
+        "normal_call_answered_during_flood": normal_answered,
+        "stop_s": round(stop_s, 2),
     }
 
 
@@ -164,12 +288,18 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--talk-s", type=float, default=6.0)
     parser.add_argument("--no-analysis-only", action="store_true")
+    parser.add_argument("--flood", type=int, default=0, help="INVITEs in the flood phase (0: none, ≤ 2000)")
+    parser.add_argument("--no-load", action="store_true", help="skip the load runs (flood phase only)")
     args = parser.parse_args()
-    if not 1 <= args.calls <= 200 or args.talk_s > 100:
-        parser.error("bounded load: 1 ≤ --calls ≤ 200 and --talk-s ≤ 100")
-    runs = [run_once(args.calls, args.talk_s, analysis=False)]
-    if not args.no_analysis_only:
-        runs.append(run_once(args.calls, args.talk_s, analysis=True))
+    if not 1 <= args.calls <= 200 or args.talk_s > 100 or not 0 <= args.flood <= 2000:
+        parser.error("bounded load: 1 ≤ --calls ≤ 200, --talk-s ≤ 100, 0 ≤ --flood ≤ 2000")
+    runs = []
+    if not args.no_load:
+        runs.append(run_once(args.calls, args.talk_s, analysis=False))
+        if not args.no_analysis_only:
+            runs.append(run_once(args.calls, args.talk_s, analysis=True))
+    if args.flood:
+        runs.append(flood_once(args.flood))
     print(json.dumps({"benchmark": "sip_load", "runs": runs}, indent=2))
 
 
