@@ -1,39 +1,55 @@
-"""The per-call media loop: every 20 ms on a monotonic clock, move audio between the legs.
+"""The per-call media step: every 20 ms, move audio between the legs.
 
-One ``MediaPump`` per call runs in the call's own thread. Each tick reads one frame from
-the caller and (when there is one) the engineer, forwards each to the other side once
-they are bridged, writes both to the stereo recording and hands both to the observer,
-all stamped with the same call-clock time ``t`` so the legs stay aligned. Prompts and
-ringback are queued on the caller leg and the pump keeps ticking while they play.
+One ``MediaPump`` per call. Its ``tick`` runs on the node's media thread
+(``pyvoip_adapter.media_engine``), between receiving and sending RTP: it reads one frame
+from the caller and (when there is one) the engineer, forwards each to the other side
+once they are bridged, hands both to the stereo recording and to the observer, all
+stamped with the same call-clock time ``t`` so the legs stay aligned. The call's own
+thread only decides (``run_until``: wait for an answer, a hang-up, a timeout) and queues
+prompts and ringback on the caller leg; it never moves audio itself, so a call thread
+that is slow to wake costs no gap.
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from .audio_tap import AudioTap
 from .pyvoip_adapter import FRAME_SAMPLES, Leg, LegStateError
+from .pyvoip_adapter.media_engine import MediaEngine
 from .recorder import CallRecorder, IncrementalWavWriter
 
 FRAME_S = FRAME_SAMPLES / 8000
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+ENGINE_STALL_S = 10.0  # no tick for this long: the media engine is gone, end the call
+
+
+class MediaEngineStalled(RuntimeError):
+    pass
 
 
 class MediaPump:
-    def __init__(self, caller: Leg, recorder: CallRecorder | None = None, tap: AudioTap | None = None):
+    def __init__(
+        self,
+        caller: Leg,
+        recorder: CallRecorder | None = None,
+        tap: AudioTap | None = None,
+        engine: MediaEngine | None = None,
+    ):
         self.caller = caller
         self.recorder = recorder
         self.tap = tap
+        self.engine = engine or MediaEngine.shared()
         self.engineer: Leg | None = None
         self.bridged = False
         self.voicemail: IncrementalWavWriter | None = None
         self.frames = 0
-        self._deadline = time.monotonic()
         self.caller_gone = False
         self.engineer_gone = False
+        self._ticked = threading.Condition()
 
     @property
     def t(self) -> float:
@@ -56,14 +72,8 @@ class MediaPump:
             except (LegStateError, ValueError):
                 pass  # the other side did not negotiate telephone-event, or just hung up
 
-    def step(self) -> None:
-        """Wait for the next 20 ms tick, then move one frame each way."""
-        self._deadline += FRAME_S
-        delay = self._deadline - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        elif delay < -1.0:  # starved of CPU for long: do not try to catch up in a burst
-            self._deadline = time.monotonic()
+    def tick(self) -> None:
+        """Move one frame each way (on the media thread, once per 20 ms)."""
         caller_frame = self.caller.read_frame()
         if caller_frame is None:
             self.caller_gone = True
@@ -86,25 +96,38 @@ class MediaPump:
             self.tap.put("caller", t, caller_frame)
             if self.bridged:
                 self.tap.put("engineer", t, engineer_frame)
-        self.frames += 1
+        with self._ticked:
+            self.frames += 1
+            self._ticked.notify_all()
 
     def run_until(
         self, done: Callable[[], bool], timeout_s: float | None = None, feed: Callable[[], None] | None = None
     ) -> str:
-        """Tick until ``done()``; returns "done", "caller_gone", "engineer_gone" or "timeout"."""
+        """Let the media flow until ``done()``; returns "done", "caller_gone", "engineer_gone" or "timeout".
+
+        ``timeout_s`` is on the call clock (ticks), ``feed`` runs once per tick to queue audio.
+        """
         end = None if timeout_s is None else self.t + timeout_s
-        while True:
-            if done():
-                return "done"
-            if self.caller_gone:
-                return "caller_gone"
-            if self.engineer_gone:
-                return "engineer_gone"
-            if end is not None and self.t >= end:
-                return "timeout"
-            if feed is not None:
-                feed()
-            self.step()
+        self.engine.add_pump(self.tick)
+        try:
+            while True:
+                if done():
+                    return "done"
+                if self.caller_gone:
+                    return "caller_gone"
+                if self.engineer_gone:
+                    return "engineer_gone"
+                if end is not None and self.t >= end:
+                    return "timeout"
+                if feed is not None:
+                    feed()
+                seen = self.frames
+                with self._ticked:
+                    ticked = self._ticked.wait_for(lambda seen=seen: self.frames > seen, ENGINE_STALL_S)
+                    if not ticked:
+                        raise MediaEngineStalled(f"no media tick for {ENGINE_STALL_S:.0f} s")
+        finally:
+            self.engine.remove_pump(self.tick)
 
     def play(self, pcm: np.ndarray) -> str:
         """Play a prompt to the caller and tick until it has been sent."""

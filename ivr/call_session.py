@@ -138,7 +138,7 @@ class CallSession:
             return
         self._enter(CallPhase.VOICEMAIL)
         self.voicemail_path = self.settings.recordings_dir / "voicemail" / f"{self.call_id}.wav"
-        writer = IncrementalWavWriter(self.voicemail_path, channels=1)
+        writer = IncrementalWavWriter(self.voicemail_path, channels=1, queued=True)
         self.pump.voicemail = writer
         self.pump.run_until(lambda: False, timeout_s=self.settings.voicemail_max_s)
         self.pump.voicemail = None

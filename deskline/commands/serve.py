@@ -22,6 +22,10 @@ def run(args: argparse.Namespace) -> int:
     from models.store import Store
     from web.live import LiveHub
 
+    # Installed first: a SIGTERM while the node is still starting (loading models, closing
+    # interrupted calls) stops it cleanly once it is up, instead of killing it half-started.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with user_errors():
         cfg = load_config(args.config)
         store = Store(cfg.store_path)
@@ -44,8 +48,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"Console on {console.url}", flush=True)
     if uplink:
         print(f"Reporting calls and live events to {uplink.base}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
     except KeyboardInterrupt:

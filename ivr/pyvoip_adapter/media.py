@@ -19,8 +19,9 @@ packet arrived (``last_packet_at``) for the inactivity timeout. Every loop here 
 any single bad packet or destination.
 
 We also keep audio as 16-bit linear PCM end to end instead of pyVoIP's unsigned 8-bit
-(that API capped the caller's SNR at about 25 dB), pace the sender by a monotonic
-deadline (no sleep drift), pick a free UDP port from the kernel (pyVoIP picks a random
+(that API capped the caller's SNR at about 25 dB), replace pyVoIP's two threads per
+stream by the node's one media thread (``media_engine``: it calls ``on_readable`` and
+``send_tick``), pick a free UDP port from the kernel (pyVoIP picks a random
 port without checking it is free) and can send RFC 4733 DTMF events.
 """
 
@@ -29,13 +30,13 @@ from __future__ import annotations
 import audioop
 import logging
 import queue
-import select
 import socket
 import threading
 import time
 from collections.abc import Callable
 
 from ._pyvoip import RTP
+from .media_engine import MediaEngine
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def bind_media_socket(local_ip: str) -> socket.socket:
 
 
 class PacedRTPClient(RTP.RTPClient):
-    """One audio stream: a socket, a receiver thread and a paced sender thread."""
+    """One audio stream: a non-blocking socket that the node's ``MediaEngine`` reads and paces."""
 
     def __init__(
         self,
@@ -188,6 +189,7 @@ class PacedRTPClient(RTP.RTPClient):
         dtmf: Callable[[str], None] | None = None,
         max_latency_s: float = 0.2,
         sock: socket.socket | None = None,
+        engine: MediaEngine | None = None,
     ):
         codecs = {
             pt: c for pt, c in assoc.items() if c in SUPPORTED_CODECS.values() or c == RTP.PayloadType.EVENT
@@ -214,7 +216,6 @@ class PacedRTPClient(RTP.RTPClient):
         self.pmout = StreamBuffer(reanchor_jump=None, playout_delay=2 * FRAME_BYTES)
         self._started = False
         self._stopped = False
-        self._threads: list[threading.Thread] = []
         self._dtmf_out: queue.Queue[str] = queue.Queue()
         self._ts_ext: int | None = None  # extended (unwrapped) receive timestamp
         self.packets_sent = 0
@@ -226,6 +227,12 @@ class PacedRTPClient(RTP.RTPClient):
         self.last_packet_at: float | None = None
         self._may_send = threading.Event()
         self._may_send.set()
+        self._pending_event: list[tuple[bool, bytes]] = []
+        self._event_ts = 0
+        self._first_packet = True
+        self.packets_dropped_on_send = 0
+        self.send_errors = 0
+        self._engine = engine or MediaEngine.shared()
 
     @property
     def codec_name(self) -> str:
@@ -236,20 +243,24 @@ class PacedRTPClient(RTP.RTPClient):
             return
         self._started = True
         self.NSD = True
-        for target, name in ((self.recv, "RTP receive"), (self.trans, "RTP send")):
-            thread = threading.Thread(target=target, name=f"{name} :{self.inPort}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.sin.setblocking(False)
+        self._engine.add_stream(self)
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
         self.NSD = False
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=1)
+        self._engine.remove_stream(self)
         self.sin.close()
+
+    def fileno(self) -> int:
+        return self.sin.fileno()
+
+    def fail(self, reason: str) -> None:
+        """The media engine gave up on this stream (it raised): stop it."""
+        log.warning("RTP stream :%s stopped: %s", self.inPort, reason)
+        self.NSD = False
 
     def retarget(self, remote_ip: str, remote_port: int) -> None:
         self.outIP, self.outPort = remote_ip, remote_port
@@ -276,28 +287,54 @@ class PacedRTPClient(RTP.RTPClient):
         self.packets_foreign += 1
         return False
 
-    def recv(self) -> None:
-        while self.NSD:
+    def on_readable(self) -> None:
+        """Drain the socket (called by the media engine when it is readable)."""
+        for _ in range(64):  # a flood cannot keep the engine on one socket
             try:
-                ready, _, _ = select.select([self.sin], [], [], 0.05)
-                if not ready:
-                    continue
                 packet, source = self.sin.recvfrom(2048)
-            except (OSError, ValueError):
-                if self.NSD:
-                    log.warning("RTP receive socket :%s failed", self.inPort)
+            except (BlockingIOError, InterruptedError):
                 return
-            if len(packet) < 12 or packet[0] >> 6 != 2 or (packet[1] & 0x7F) not in self.assoc:
-                continue  # not RTP version 2, or a payload type that was not negotiated
-            if not self._accepts(source):
-                continue
-            try:
-                self.parse_packet(packet)
-                self.packets_received += 1
-                self.last_source = source
-                self.last_packet_at = time.monotonic()
-            except Exception as e:  # noqa: BLE001 - a bad packet is dropped, the stream goes on
-                log.debug("RTP packet dropped on :%s: %s", self.inPort, e)
+            except OSError:
+                return
+            self.receive(packet, source)
+
+    def receive(self, packet: bytes, source: tuple[str, int]) -> None:
+        if len(packet) < 12 or packet[0] >> 6 != 2 or (packet[1] & 0x7F) not in self.assoc:
+            return  # not RTP version 2, or a payload type that was not negotiated
+        if not self._accepts(source):
+            return
+        try:
+            self._parse(packet)
+        except Exception as e:  # noqa: BLE001 - a bad packet is dropped, the stream goes on
+            log.debug("RTP packet dropped on :%s: %s", self.inPort, e)
+            return
+        self.packets_received += 1
+        self.last_source = source
+        self.last_packet_at = time.monotonic()
+
+    def _parse(self, packet: bytes) -> None:
+        """RFC 3550 5.1 header (CSRCs, extension, padding), then the payload by its type."""
+        csrc_count = packet[0] & 0x0F
+        start = 12 + 4 * csrc_count
+        if packet[0] & 0x10:  # header extension
+            if len(packet) < start + 4:
+                raise ValueError("truncated header extension")
+            start += 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
+        end = len(packet)
+        if packet[0] & 0x20:  # padding
+            end -= packet[-1]
+        if start > end:
+            raise ValueError("header longer than the packet")
+        payload = packet[start:end]
+        codec = self.assoc[packet[1] & 0x7F]
+        timestamp = int.from_bytes(packet[4:8], "big")
+        if codec == RTP.PayloadType.PCMU:
+            self.pmin.write(self._offset_of(timestamp), audioop.ulaw2lin(payload, 2))
+        elif codec == RTP.PayloadType.PCMA:
+            self.pmin.write(self._offset_of(timestamp), audioop.alaw2lin(payload, 2))
+        elif codec == RTP.PayloadType.EVENT:
+            if payload and packet[1] & 0x80 and payload[0] < len(DTMF_EVENTS) and self.dtmf is not None:
+                self.dtmf(DTMF_EVENTS[payload[0]])  # RFC 4733: the marker bit starts a new event
 
     def _offset_of(self, timestamp: int) -> int:
         # Unwrap the 32-bit timestamp so a stream that crosses 2**32 stays continuous.
@@ -309,12 +346,6 @@ class PacedRTPClient(RTP.RTPClient):
                 delta -= 2**32
             self._ts_ext += delta
         return self._ts_ext * 2
-
-    def parse_pcmu(self, packet: RTP.RTPMessage) -> None:
-        self.pmin.write(self._offset_of(packet.timestamp), audioop.ulaw2lin(packet.payload, 2))
-
-    def parse_pcma(self, packet: RTP.RTPMessage) -> None:
-        self.pmin.write(self._offset_of(packet.timestamp), audioop.alaw2lin(packet.payload, 2))
 
     def encode_packet(self, payload: bytes) -> bytes:
         return pcm16_to_payload(payload, self.preference)  # defect 5: PCMA really A-law
@@ -344,37 +375,25 @@ class PacedRTPClient(RTP.RTPClient):
         packets += [(False, bytes([event, 0x80 | 10]) + (800).to_bytes(2, "big"))] * 3
         return packets
 
-    def trans(self) -> None:
-        deadline = time.monotonic()
-        first = True
-        pending_event: list[tuple[bool, bytes]] = []
-        event_ts = 0
-        while self.NSD:
-            if not self._may_send.is_set():
-                # Not yet allowed to send (no ACK yet): keep the clock, keep the queue.
-                self._may_send.wait(FRAME_S)
-                deadline = time.monotonic()
-                continue
-            if not pending_event and not self._dtmf_out.empty():
-                pending_event = self._dtmf_packets(self._dtmf_out.get_nowait())
-                event_ts = self.outTimestamp
-            if pending_event:
-                marker, body = pending_event.pop(0)
-                packet = self._header(self.event_pt or 101, marker, event_ts) + body
-            else:
-                payload = self.encode_packet(self.pmout.read(FRAME_BYTES))
-                packet = self._header(self.preference_pt, first, self.outTimestamp) + payload
-                first = False
-            try:
-                self.sout.sendto(packet, (self.outIP, self.outPort))
-                self.packets_sent += 1
-            except Exception:  # noqa: BLE001 - OSError, or an odd address: this sender must go on
-                if not self.NSD:
-                    return
-            self.outTimestamp += FRAME_SAMPLES
-            deadline += FRAME_S
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.2:  # we were starved of CPU: resynchronise instead of bursting
-                deadline = time.monotonic()
+    def send_tick(self) -> None:
+        """Send this tick's packet (called by the media engine every 20 ms)."""
+        if not self.NSD or not self._may_send.is_set():
+            return  # not yet allowed to send (no ACK yet): the queue waits, nothing is lost
+        if not self._pending_event and not self._dtmf_out.empty():
+            self._pending_event = self._dtmf_packets(self._dtmf_out.get_nowait())
+            self._event_ts = self.outTimestamp
+        if self._pending_event:
+            marker, body = self._pending_event.pop(0)
+            packet = self._header(self.event_pt or 101, marker, self._event_ts) + body
+        else:
+            payload = self.encode_packet(self.pmout.read(FRAME_BYTES))
+            packet = self._header(self.preference_pt, self._first_packet, self.outTimestamp) + payload
+            self._first_packet = False
+        try:
+            self.sout.sendto(packet, (self.outIP, self.outPort))
+            self.packets_sent += 1
+        except (BlockingIOError, InterruptedError):
+            self.packets_dropped_on_send += 1  # the kernel's buffer is full: this frame is late anyway
+        except Exception:  # noqa: BLE001 - OSError, or an odd address: this stream goes on
+            self.send_errors += 1
+        self.outTimestamp += FRAME_SAMPLES
