@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,9 +23,28 @@ FRAME_S = FRAME_SAMPLES / 8000
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
 
+@dataclass(frozen=True)
+class MediaLimits:
+    """When a call is ended however it is going: no RTP from a leg for ``rtp_timeout_s``, or
+    ``max_call_s`` on the call clock. None = no limit."""
+
+    rtp_timeout_s: float | None = None
+    max_call_s: float | None = None
+
+
+def _packets_received(leg: Leg) -> int | None:
+    rtp = getattr(leg, "rtp", None)
+    return getattr(rtp, "packets_received", None)
+
+
 class MediaPump:
-    def __init__(self, caller: Leg, recorder: CallRecorder | None = None, tap: AudioTap | None = None):
+    def __init__(self, caller: Leg, recorder: CallRecorder | None = None, tap: AudioTap | None = None,
+                 limits: MediaLimits | None = None):
         self.caller = caller
+        self.limits = limits or MediaLimits()
+        self.limit_reason = ""  # set once a limit is hit: every run_until then returns "limit"
+        # Per leg: the RTP packet count last seen and the call-clock time it last changed.
+        self._heard: dict[str, tuple[int | None, float]] = {"caller": (_packets_received(caller), 0.0)}
         self.recorder = recorder
         self.tap = tap
         self.engineer: Leg | None = None
@@ -44,6 +64,7 @@ class MediaPump:
         """Connect caller and engineer: audio both ways, DTMF passed through."""
         self.engineer = engineer
         self.engineer_gone = False
+        self._heard["engineer"] = (_packets_received(engineer), self.t)
         self.caller.flush_output()  # stop ringback at once
         self.bridged = True
         self.caller.on_dtmf(lambda digit: self._relay_dtmf(engineer, digit))
@@ -87,13 +108,43 @@ class MediaPump:
             if self.bridged:
                 self.tap.put("engineer", t, engineer_frame)
         self.frames += 1
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        if self.limit_reason:
+            return
+        t = self.t
+        if self.limits.max_call_s is not None and t >= self.limits.max_call_s:
+            self.limit_reason = f"maximum call length ({self.limits.max_call_s:g} s)"
+            return
+        timeout = self.limits.rtp_timeout_s
+        if timeout is None:
+            return
+        legs = {"caller": self.caller, "engineer": self.engineer if self.bridged else None}
+        for name, leg in legs.items():
+            if leg is None or name not in self._heard:
+                continue
+            count = _packets_received(leg)
+            last_count, heard_at = self._heard[name]
+            if count is None:
+                continue  # not a leg with RTP (yet): nothing to measure
+            if count != last_count:
+                self._heard[name] = (count, t)
+            elif t - heard_at >= timeout:
+                # A phone sends RTP all the time, silence included: a leg that sends nothing
+                # is gone or hostile, and must not hold an engineer (or a line) any longer.
+                self.limit_reason = f"no audio from the {name} for {timeout:g} s"
+                return
 
     def run_until(
         self, done: Callable[[], bool], timeout_s: float | None = None, feed: Callable[[], None] | None = None
     ) -> str:
-        """Tick until ``done()``; returns "done", "caller_gone", "engineer_gone" or "timeout"."""
+        """Tick until ``done()``; returns "done", "caller_gone", "engineer_gone", "timeout", or
+        "limit" once a ``MediaLimits`` limit was hit (``limit_reason`` says which)."""
         end = None if timeout_s is None else self.t + timeout_s
         while True:
+            if self.limit_reason:
+                return "limit"
             if done():
                 return "done"
             if self.caller_gone:

@@ -31,6 +31,7 @@ class RecordingObserver:
     ended: threading.Event = field(default_factory=threading.Event)
     ended_calls: list[tuple] = field(default_factory=list)
     audio_delay_s: float = 0.0
+    dialogs: dict[str, dict] = field(default_factory=dict)
 
     def call_started(self, call_id, line_id, caller, started_at):  # noqa: ANN001, ANN201
         self.events.append(("call_started", call_id, line_id, caller))
@@ -54,6 +55,9 @@ class RecordingObserver:
         self.ended_calls.append((call_id, recording_path, sip_timings, reason))
         if len(self.ended_calls) >= self.expected_calls:
             self.ended.set()
+
+    def dialogs_established(self, call_id, dialogs):  # noqa: ANN001, ANN201
+        self.dialogs[call_id] = dialogs  # not an event: the call flow assertions stay as they are
 
     def voicemail(self, call_id, line_id, caller, wav_path):  # noqa: ANN001, ANN201
         self.events.append(("voicemail", call_id, line_id, caller, wav_path))
