@@ -99,11 +99,14 @@ def observer() -> RecordingObserver:
 
 @pytest.fixture
 def make_hotline(tmp_path: Path) -> Iterator:
-    """make_hotline(decision) -> running Hotline on a free port; stopped after the test."""
+    """make_hotline(decision) -> running Hotline on a free port; stopped after the test.
+
+    ``settings`` overrides ``SessionSettings`` fields (e.g. a short ``rtp_timeout_s``)."""
     started: list[Hotline] = []
 
     def make(decision: RouteDecision, observer: RecordingObserver, prompts: Prompts | None = None,
-             now: Callable[[], datetime] = datetime.now, **agent_kwargs) -> Hotline:  # noqa: ANN003
+             now: Callable[[], datetime] = datetime.now, settings: dict | None = None,
+             **agent_kwargs) -> Hotline:  # noqa: ANN003
         # A generous jitter allowance: the test machine's 2 cores are shared and often saturated.
         agent = SipUserAgent("127.0.0.1", 0, **{"max_latency_s": 1.0, **agent_kwargs})
         hotline = Hotline(
@@ -111,7 +114,7 @@ def make_hotline(tmp_path: Path) -> Iterator:
             FixedRouter(decision),
             observer,
             prompts or TonePrompts(),
-            SessionSettings(tmp_path / "recordings", voicemail_max_s=5.0),
+            SessionSettings(tmp_path / "recordings", **{"voicemail_max_s": 5.0, **(settings or {})}),
             now=now,
         )
         hotline.start()
