@@ -14,7 +14,7 @@ from ivr.tone_prompts import TonePrompts
 
 from .conftest import open_decision
 from .peers import (
-    CALLER_SCENARIO,
+    CALLER_AWAITING_BYE,
     ENGINEER_SCENARIO,
     RtpReceiver,
     free_udp_port,
@@ -26,23 +26,6 @@ from .raw_sip import RawSipPeer
 
 pytestmark = pytest.mark.slow
 GREETING_S = len(TonePrompts().greeting("hq")) / 8000
-
-# A caller who answers the hotline's BYE instead of hanging up itself: {middle} is what it
-# does once the call is up (nothing at all, for the silent caller).
-CALLER_AWAITING_BYE = CALLER_SCENARIO.split("{middle}")[0] + """{middle}
-  <recv request="BYE" timeout="40000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-]]></send>
-</scenario>
-"""
-
 
 def caller_awaiting_bye(tmp_path, hotline_port: int, middle: str, calls: int = 1):  # noqa: ANN001, ANN201
     rx = RtpReceiver()
