@@ -9,6 +9,7 @@ ringback are queued on the caller leg and the pump keeps ticking while they play
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from .audio_tap import AudioTap
 from .pyvoip_adapter import FRAME_SAMPLES, Leg, LegStateError
 from .recorder import CallRecorder, IncrementalWavWriter
 
+log = logging.getLogger(__name__)
 FRAME_S = FRAME_SAMPLES / 8000
 SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 
@@ -42,6 +44,7 @@ class MediaPump:
                  limits: MediaLimits | None = None):
         self.caller = caller
         self.limits = limits or MediaLimits()
+        self.recording_error = ""  # why writing the recording stopped, if it did
         self.limit_reason = ""  # set once a limit is hit: every run_until then returns "limit"
         # Per leg: the RTP packet count last seen and the call-clock time it last changed.
         self._heard: dict[str, tuple[int | None, float]] = {"caller": (_packets_received(caller), 0.0)}
@@ -100,9 +103,19 @@ class MediaPump:
                 self.caller.write(engineer_frame)
         t = self.t
         if self.recorder is not None:
-            self.recorder.add(caller_frame, engineer_frame)
+            try:
+                self.recorder.add(caller_frame, engineer_frame)
+            except OSError as e:  # disk full, say: the call goes on unrecorded
+                log.error("recording stopped at %.1f s: %s", t, e)
+                self.recording_error = str(e)
+                self.recorder = None
         if self.voicemail is not None:
-            self.voicemail.write(caller_frame)
+            try:
+                self.voicemail.write(caller_frame)
+            except OSError as e:
+                log.error("voicemail recording stopped at %.1f s: %s", t, e)
+                self.recording_error = str(e)
+                self.voicemail = None
         if self.tap is not None:
             self.tap.put("caller", t, caller_frame)
             if self.bridged:

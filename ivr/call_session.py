@@ -120,10 +120,13 @@ class CallSession:
         if self.recording_refused:
             log.warning("call %s: not recorded: %s", self.call_id, self.recording_refused)
         else:
-            self.recording_path = (
-                self.settings.recordings_dir / started_at.strftime("%Y-%m-%d") / f"{self.call_id}.wav"
-            )
-            self.recorder = CallRecorder(self.recording_path)
+            path = self.settings.recordings_dir / started_at.strftime("%Y-%m-%d") / f"{self.call_id}.wav"
+            try:
+                self.recorder = CallRecorder(path)
+                self.recording_path = path
+            except OSError as e:  # the call is still handled, unrecorded
+                self.recording_refused = f"cannot record: {e}"
+                log.error("call %s: %s", self.call_id, self.recording_refused)
         self.tap = AudioTap(self.observer, self.call_id, self.settings.observer_queue_frames)
         limits = MediaLimits(self.settings.rtp_timeout_s, self.settings.max_call_s)
         self.pump = MediaPump(self.caller, self.recorder, self.tap, limits)
@@ -168,6 +171,8 @@ class CallSession:
             timings = {}
         if self.recording_refused:
             timings["recording_refused"] = self.recording_refused
+        if self.pump is not None and self.pump.recording_error:
+            timings["recording_error"] = self.pump.recording_error
         _quietly(self.call_id, "report the end", lambda: self.observer.call_ended(
             self.call_id, self.recording_path, timings, self.reason))
 
@@ -213,13 +218,19 @@ class CallSession:
             return
         self._enter(CallPhase.VOICEMAIL)
         self.voicemail_path = self.settings.recordings_dir / "voicemail" / f"{self.call_id}.wav"
-        writer = IncrementalWavWriter(self.voicemail_path, channels=1)
+        try:
+            writer = IncrementalWavWriter(self.voicemail_path, channels=1)
+        except OSError as e:
+            log.error("call %s: cannot record a voicemail: %s", self.call_id, e)
+            self.reason = f"{self.reason}; voicemail refused: cannot record: {e}".lstrip("; ")
+            self.voicemail_path = None
+            return
         self.pump.voicemail = writer
         try:
             outcome = self.pump.run_until(lambda: False, timeout_s=self.settings.voicemail_max_s)
         finally:
             self.pump.voicemail = None
-            writer.close()
+            _quietly(self.call_id, "close the voicemail", writer.close)
         if self.limits is not None:
             self.limits.recorded(self.voicemail_path)
         if outcome == "limit":

@@ -191,3 +191,12 @@ def test_over_the_disk_cap_the_call_is_handled_but_not_recorded(tmp_path: Path) 
     assert reason.startswith("voicemail refused: recordings disk cap reached")
     assert timings["recording_refused"].startswith("recordings disk cap reached")
     assert sorted(p.name for p in recordings.rglob("*") if p.is_file()) == ["earlier.wav"]
+
+
+@pytest.mark.slow
+def test_a_recordings_folder_that_cannot_be_written_leaves_the_call_unrecorded(tmp_path: Path) -> None:
+    (tmp_path / "recordings").write_text("not a folder")  # so nothing can be created under it
+    observer, _ = closed_line_call(tmp_path, None)
+    _, recording, timings, reason = observer.ended_calls[0]
+    assert recording is None and timings["recording_refused"].startswith("cannot record:")
+    assert reason.startswith("voicemail refused: cannot record:")
