@@ -1004,7 +1004,10 @@ class Store:
         talk_s = (call.sip_timings or {}).get("talk_s")
         if talk_s is None:
             talk_s = call.duration_s or 0.0
-        return float(talk_s) >= self.callback_min_talk_s
+        try:
+            return float(talk_s) >= self.callback_min_talk_s
+        except (TypeError, ValueError):
+            return False  # a record with nonsense timings proves no conversation
 
     def _write_scorecard(self, conn: sqlite3.Connection, call_id: str, card: Scorecard) -> None:
         conn.execute(

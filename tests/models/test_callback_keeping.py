@@ -64,3 +64,8 @@ def test_the_minimum_is_the_configured_one(store: Store) -> None:
     store.callback_min_talk_s = 60.0
     store.save_call(later_call(duration_s=60.0, sip_timings={"talk_s": 45.0}))
     assert store.callbacks(now=AFTER_DUE)[0].state == "overdue"
+
+
+def test_nonsense_talk_time_keeps_nothing(store: Store) -> None:
+    store.save_call(later_call(sip_timings={"talk_s": "long"}))
+    assert store.callbacks(now=AFTER_DUE)[0].state == "overdue"
