@@ -63,6 +63,14 @@ def test_silent_caller_is_hung_up_and_frees_the_engineer(tmp_path, make_hotline,
     timeout_s = 5.0
     engineer, engineer_rx, uri = engineer_phone(tmp_path, speech["e01.ulaw"])
     hotline = make_hotline(open_decision(("张伟", uri)), observer, settings={"rtp_timeout_s": timeout_s})
+    held_at_hang_up: list[set[str]] = []
+    report_end = observer.call_ended
+
+    def call_ended(*args):  # noqa: ANN002, ANN202 - the analysis would start here
+        held_at_hang_up.append(set(hotline.reservations.held))
+        report_end(*args)
+
+    observer.call_ended = call_ended
     caller, caller_rx = caller_awaiting_bye(tmp_path, hotline.agent.port, middle="")  # ACKs, sends nothing
     try:
         assert caller.wait(40) == 0, caller.output()  # it got the hotline's BYE and answered it
@@ -79,6 +87,7 @@ def test_silent_caller_is_hung_up_and_frees_the_engineer(tmp_path, make_hotline,
     phases = phase_times(timings)
     assert phases[CallPhase.ENDED.value] == pytest.approx(timeout_s, abs=0.2)  # on the call clock
     assert caller_rx.packets, "the caller heard the greeting before the hang-up"
+    assert held_at_hang_up == [set()]  # released before the analysis of the call even starts
     assert wait_until(lambda: hotline.active_calls == 0)
     assert hotline.reservations.held == set()  # the engineer can be rung again
 
