@@ -100,6 +100,7 @@ class _CallState:
     # utterance) never holds up the phone side's audio tap.
     frames: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     worker: threading.Thread | None = None
+    stored: bool = False  # the finished call is in the store
 
     def analyse_frames(self) -> None:
         while True:
@@ -202,16 +203,18 @@ class AnalysingObserver:
         try:
             self._close_call(state, recording_path, sip_timings, reason)
         except Exception:
-            # Whatever broke, the row must not stay "live" (it would be mislabelled as
-            # interrupted at the next start and show as a call that never ends).
-            log.exception("call %s: could not close the call normally; storing it as failed", call_id)
-            record.status = "failed"
-            record.sip_timings = {**sip_timings, "end_reason": reason}
-            try:
-                self.store.fail_call(record)
-            except Exception:
-                log.exception("call %s: could not store the failed call", call_id)
-            self._call_done(call_id)
+            log.exception("call %s: could not close the call normally", call_id)
+            if not state.stored:
+                # The row must not stay "live" (it would be mislabelled as interrupted at the
+                # next start and show as a call that never ends).
+                record.status = "failed"
+                record.sip_timings = {**sip_timings, "end_reason": reason}
+                try:
+                    self.store.fail_call(record)
+                except Exception:
+                    log.exception("call %s: could not store the failed call", call_id)
+            if call_id in self.calls:
+                self._call_done(call_id)
 
     def _close_call(self, state: _CallState, recording_path: Path | None, sip_timings: dict,
                     reason: str) -> None:
@@ -247,6 +250,7 @@ class AnalysingObserver:
             self.store.fail_call(record)
         else:
             self.store.finish_call(record)
+        state.stored = True
         self.publish({"type": "call_ended", "call_id": call_id, "reason": reason,
                       "score": record.scorecard.overall if record.scorecard else None})
         if self.accurate is not None and state.analyzer is not None and record.status == "done":
