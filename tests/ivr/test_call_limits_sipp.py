@@ -138,3 +138,36 @@ def test_concurrent_calls_ring_one_engineer_only_once(tmp_path, make_hotline, ob
     started = [t for t in observer.ended_calls if t[2]["rings"] == 1]
     assert len(started) == 1
     assert wait_until(lambda: hotline.active_calls == 0) and hotline.reservations.held == set()
+
+
+def test_silent_engineer_phone_ends_the_call_too(tmp_path, make_hotline, observer):
+    """An engineer leg that sends no RTP (a dead phone, a hostile answer) does not keep the
+    caller on a silent line: its own timer starts when it is bridged."""
+    from ivr.tone_prompts import tone
+
+    from .peers import write_g711
+
+    rx = RtpReceiver()
+    port = free_udp_port()
+    engineer = start_sipp(
+        ENGINEER_SCENARIO.format(user="zhangwei", ring_ms=300, rx_port=rx.port, pt=0, codec="PCMU", media=""),
+        tmp_path / "engineer", "engineer", target=None, sip_port=port, media_port=free_udp_ports(1)[0])
+    hotline = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{port}")), observer,
+                           settings={"rtp_timeout_s": 4.0})
+    speech = write_g711(tone(440, 20.0), tmp_path / "caller.ulaw")  # talks all the time
+    caller, caller_rx = caller_awaiting_bye(tmp_path, hotline.agent.port, middle=stream_media(speech, 0))
+    try:
+        assert caller.wait(40) == 0, caller.output()
+        assert engineer.wait(20) == 0, engineer.output()
+        assert observer.ended.wait(10)
+    finally:
+        caller.kill()
+        engineer.kill()
+        caller_rx.close()
+        rx.close()
+    _, _, timings, reason = observer.ended_calls[0]
+    assert reason == "no audio from the engineer for 4 s"
+    phases = phase_times(timings)
+    ended_after_bridge = phases[CallPhase.ENDED.value] - phases[CallPhase.BRIDGED.value]
+    assert ended_after_bridge == pytest.approx(4.0, abs=0.2)
+    assert wait_until(lambda: hotline.active_calls == 0) and hotline.reservations.held == set()
