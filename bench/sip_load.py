@@ -56,11 +56,17 @@ SPEECH = REPO / "deskline" / "demo_audio"
 
 
 class FixedRouter:
+    """Every call to the one sipp phone, which takes any number of calls; each call gets its own
+    engineer name, since the hotline reserves an engineer for one call at a time."""
+
     def __init__(self, uri: str) -> None:
         self.uri = uri
+        self.calls = 0
 
     def route(self, line_number: str, caller: str, now: datetime) -> RouteDecision:
-        return RouteDecision("hq", True, engineers=[EngineerTarget("张伟", self.uri)], ring_limit_s=15)
+        self.calls += 1
+        engineer = EngineerTarget(f"工程师{self.calls}", self.uri)
+        return RouteDecision("hq", True, engineers=[engineer], ring_limit_s=15)
 
 
 class NullObserver:

@@ -35,6 +35,13 @@ class HotlineSettings:
     ring_off_s: float = 4.0
     recordings_dir: Path = Path("var/recordings")
     prompts_dir: str = ""  # site recordings that replace shipped prompts ("" = shipped only)
+    # Limits against silent, endless and hostile calls.
+    rtp_timeout_s: float = 60.0  # no RTP from the caller or engineer this long ends the call (0 = never)
+    max_call_s: float = 7200.0  # a call is ended (BYE to both) at this length (0 = no limit)
+    voicemail_max_s: float = 60.0  # one voicemail is cut off at this length
+    voicemails_per_caller_per_hour: int = 3  # more from one number within an hour are refused (0 = none)
+    recordings_max_mb: int = 50000  # recordings_dir size beyond which nothing is recorded (0 = no cap)
+    callback_min_talk_s: float = 30.0  # 3.3(4): shortest engineer conversation that keeps a callback
 
 
 @dataclass
@@ -148,6 +155,13 @@ def load_config(path: str | Path | None = None) -> Config:
     cfg.hotline.recordings_dir = _resolve(base, cfg.hotline.recordings_dir)
     if cfg.hotline.prompts_dir:
         cfg.hotline.prompts_dir = str(_resolve(base, cfg.hotline.prompts_dir))
+    for key in ("rtp_timeout_s", "max_call_s", "voicemail_max_s", "voicemails_per_caller_per_hour",
+                "recordings_max_mb", "callback_min_talk_s"):
+        if getattr(cfg.hotline, key) < 0:
+            raise ConfigError(f"{source}: [hotline] {key} = {getattr(cfg.hotline, key)}: must be 0 or more")
+    if cfg.hotline.voicemail_max_s == 0:
+        raise ConfigError(f"{source}: [hotline] voicemail_max_s must be more than 0 (a voicemail needs a "
+                          "length limit; set voicemails_per_caller_per_hour = 0 to refuse voicemail)")
     cfg.speech = _section(data, "speech", SpeechSettings, source)
     engines = {"live_engine": ("auto", "whisper", "vosk"), "accurate_engine": ("", "whisper", "vosk")}
     for key, allowed in engines.items():

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from deskline.accurate_pass import AccuratePass
-from deskline.call_recovery import recover_interrupted_calls
+from deskline.call_limits import NodeLimits
+from deskline.call_recovery import RecoveringUserAgent, recover_interrupted_calls
 from deskline.config import Config, ConfigError
 from deskline.hotline_service import AnalysingObserver, ConfiguredRouter
 from ivr.call_session import SessionSettings
 from ivr.hotline import Hotline
-from ivr.pyvoip_adapter import SipUserAgent
 from routing.dispatch import DispatchState
 
 log = logging.getLogger("deskline.hotline")
@@ -39,7 +39,7 @@ def prompts_for(cfg: Config) -> Any:
 
 @dataclass
 class HotlineNode:
-    agent: SipUserAgent
+    agent: RecoveringUserAgent
     hotline: Hotline
     observer: AnalysingObserver
 
@@ -57,7 +57,8 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
     from speech.qa.rulefile import load_rules
 
     rules = load_rules(cfg.speech.rules or None)
-    recover_interrupted_calls(store, cfg.hotline.recordings_dir)
+    interrupted = recover_interrupted_calls(store, cfg.hotline.recordings_dir)
+    store.callback_min_talk_s = cfg.hotline.callback_min_talk_s
     chosen = engine or (cfg.speech.live_engine if cfg.speech.live_engine != "auto" else best_engine())
     model = cfg.speech.vosk_model if chosen == "vosk" else cfg.speech.whisper_model
     for engineer in cfg.roster.engineers if cfg.roster else []:
@@ -72,10 +73,18 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
                                 roster_names=cfg.roster.names() if cfg.roster else (), publish=publish)
     observer = AnalysingObserver(cfg, store, rules, chosen, dispatch, publish, model_path=model or None,
                                  accurate=accurate, on_call_done=on_call_done)
-    agent = SipUserAgent(cfg.hotline.bind_ip, cfg.hotline.sip_port, registrar=cfg.hotline.registrar or None)
+    agent = RecoveringUserAgent(cfg.hotline.bind_ip, cfg.hotline.sip_port,
+                                registrar=cfg.hotline.registrar or None)
+    agent.adopt(interrupted)
     cfg.hotline.recordings_dir.mkdir(parents=True, exist_ok=True)
-    hotline = Hotline(agent, router, observer, prompts_for(cfg),
-                      SessionSettings(recordings_dir=cfg.hotline.recordings_dir))
+    h = cfg.hotline
+    settings = SessionSettings(recordings_dir=h.recordings_dir, voicemail_max_s=h.voicemail_max_s,
+                               rtp_timeout_s=h.rtp_timeout_s or None, max_call_s=h.max_call_s or None)
+    limits = NodeLimits(h.recordings_dir, h.recordings_max_mb * 1_000_000, store,
+                        h.voicemails_per_caller_per_hour)
+    hotline = Hotline(agent, router, observer, prompts_for(cfg), settings, reservations=dispatch,
+                      limits=limits)
     hotline.start()
+    agent.end_interrupted()
     log.info("hotline on sip:%s:%d, engine %s", cfg.hotline.bind_ip, agent.port, chosen)
     return HotlineNode(agent, hotline, observer)

@@ -38,6 +38,9 @@ from speech.qa.rulefile import RuleSet
 log = logging.getLogger("deskline.hotline")
 
 Publish = Callable[[dict[str, Any]], None]
+# How long hang-up waits for the live analysis to work through the frames still queued:
+# the engineer is already free and both phones hung up, this only bounds the call thread.
+ANALYSIS_DRAIN_S = 600.0
 
 
 def engineer_uri(sip: str, cfg: Config) -> str:
@@ -97,6 +100,7 @@ class _CallState:
     # utterance) never holds up the phone side's audio tap.
     frames: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     worker: threading.Thread | None = None
+    stored: bool = False  # the finished call is in the store
 
     def analyse_frames(self) -> None:
         while True:
@@ -158,7 +162,8 @@ class AnalysingObserver:
         state.record.engineer = engineer.name
         state.record.ring_time_s = round(ring_time_s, 3)
         state.record.rings = rings
-        self.dispatch.begin(engineer.name, datetime.now(state.started_at.tzinfo))
+        # The engineer was reserved by the call when it rang them (routing.dispatch) and is
+        # released by the call at hang-up, before the analysis here finishes.
         state.analyzer = LiveCallAnalyzer(
             call_id, engineer=engineer.name, rules=self.rules, engine=self.engine,
             started_at=state.started_at, model_path=self.model_path,
@@ -181,19 +186,52 @@ class AnalysingObserver:
         if t >= state.bridged_at:
             state.frames.put((leg, t, pcm))
 
+    def dialogs_established(self, call_id: str, dialogs: dict[str, dict]) -> None:
+        state = self.calls.get(call_id)
+        if state is None:
+            return
+        # Stored with the live call: after a kill -9 the next start ends both phones' calls
+        # with a BYE from these (deskline.call_recovery).
+        state.record.sip_timings = {**state.record.sip_timings, "dialogs": dialogs}
+        self.store.start_live_call(state.record)
+
     def call_ended(self, call_id: str, recording_path: Path | None, sip_timings: dict, reason: str) -> None:
         state = self.calls.get(call_id)
         if state is None:
             return
         record = state.record
+        try:
+            self._close_call(state, recording_path, sip_timings, reason)
+        except Exception:
+            log.exception("call %s: could not close the call normally", call_id)
+            if not state.stored:
+                # The row must not stay "live" (it would be mislabelled as interrupted at the
+                # next start and show as a call that never ends).
+                record.status = "failed"
+                record.sip_timings = {**sip_timings, "end_reason": reason}
+                try:
+                    self.store.fail_call(record)
+                except Exception:
+                    log.exception("call %s: could not store the failed call", call_id)
+            if call_id in self.calls:
+                self._call_done(call_id)
+
+    def _close_call(self, state: _CallState, recording_path: Path | None, sip_timings: dict,
+                    reason: str) -> None:
+        record = state.record
+        call_id = record.id
         elapsed = datetime.now(state.started_at.tzinfo) - state.started_at
         record.duration_s = round(elapsed.total_seconds(), 3)
         record.audio_path = str(recording_path) if recording_path else ""
         record.sip_timings = {**sip_timings, "end_reason": reason}
+        analysed = True
         if state.worker is not None:
             state.frames.put(None)
-            state.worker.join()
+            state.worker.join(ANALYSIS_DRAIN_S)
+            analysed = not state.worker.is_alive()
         try:
+            if not analysed:
+                raise RuntimeError(f"live analysis still busy {ANALYSIS_DRAIN_S:.0f} s after hang-up")
             if state.analyzer is not None:
                 dt = state.bridged_at or 0.0
                 result = state.analyzer.finish(record.duration_s - dt, ring_time_s=record.ring_time_s)
@@ -208,13 +246,11 @@ class AnalysingObserver:
             # finding: keep it, and the recording, rather than replace it with nothing.
             log.exception("call %s: analysis at hang-up failed; live findings and recording kept", call_id)
             record.status = "failed"
-        if state.analyzer is not None:
-            # The engineer is free again whatever became of the analysis.
-            self.dispatch.end(record.engineer, datetime.now(state.started_at.tzinfo))
         if record.status == "failed":
             self.store.fail_call(record)
         else:
             self.store.finish_call(record)
+        state.stored = True
         self.publish({"type": "call_ended", "call_id": call_id, "reason": reason,
                       "score": record.scorecard.overall if record.scorecard else None})
         if self.accurate is not None and state.analyzer is not None and record.status == "done":

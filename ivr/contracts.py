@@ -55,6 +55,31 @@ class CallObserver(Protocol):
 
     def voicemail(self, call_id: str, line_id: str, caller: str, wav_path: Path) -> None: ...
 
+    def dialogs_established(self, call_id: str, dialogs: dict[str, dict]) -> None:
+        """Both SIP dialogs of a bridged call ({"caller": …, "engineer": …}, each the fields of
+        a ``Dialog``), kept so that a restarted node can still end the call with a BYE."""
+
+
+class Reservations(Protocol):
+    """Engineers held by a call from the moment they are rung until it lets them go."""
+
+    def reserve(self, name: str) -> bool:
+        """Atomically take ``name``; False when another call holds them."""
+
+    def release(self, name: str, now: datetime, talked: bool) -> None: ...
+
+
+class CallLimits(Protocol):
+    """What a call may still use of the node's shared budgets; each answer "" = allowed,
+    otherwise the reason (for the log and the call's record) it is refused."""
+
+    def recording_refusal(self) -> str: ...
+
+    def voicemail_refusal(self, caller: str, now: datetime) -> str: ...
+
+    def recorded(self, path: Path) -> None:
+        """A recording or voicemail was written and closed: count its size."""
+
 
 class Prompts(Protocol):
     """Announcements as 8 kHz int16 mono arrays."""

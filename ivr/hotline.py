@@ -15,10 +15,29 @@ from collections.abc import Callable
 from datetime import datetime
 
 from .call_session import CallSession, SessionSettings
-from .contracts import CallObserver, Prompts, Router
+from .contracts import CallLimits, CallObserver, Prompts, Reservations, Router
 from .pyvoip_adapter import InboundLeg, SipUserAgent
 
 log = logging.getLogger(__name__)
+
+
+class LocalReservations:
+    """Engineers held by this hotline's calls (a node with a roster uses its DispatchState)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.held: set[str] = set()
+
+    def reserve(self, name: str) -> bool:
+        with self._lock:
+            if name in self.held:
+                return False
+            self.held.add(name)
+            return True
+
+    def release(self, name: str, now: datetime, talked: bool) -> None:
+        with self._lock:
+            self.held.discard(name)
 
 
 class Hotline:
@@ -30,6 +49,8 @@ class Hotline:
         prompts: Prompts,
         settings: SessionSettings,
         now: Callable[[], datetime] = datetime.now,
+        reservations: Reservations | None = None,
+        limits: CallLimits | None = None,
     ):
         self.agent = agent
         self.router = router
@@ -37,6 +58,8 @@ class Hotline:
         self.prompts = prompts
         self.settings = settings
         self.now = now
+        self.reservations = reservations if reservations is not None else LocalReservations()
+        self.limits = limits
         self.sessions: dict[str, CallSession] = {}
         self._lock = threading.Lock()
         agent.on_incoming_call(self._on_call)
@@ -55,7 +78,8 @@ class Hotline:
     def _on_call(self, leg: InboundLeg) -> None:
         # Runs in the thread the agent started for this call: one thread per call.
         session = CallSession(
-            leg, self.agent.place_call, self.router, self.observer, self.prompts, self.settings, now=self.now
+            leg, self.agent.place_call, self.router, self.observer, self.prompts, self.settings, now=self.now,
+            reservations=self.reservations, limits=self.limits,
         )
         with self._lock:
             self.sessions[session.call_id] = session

@@ -206,6 +206,10 @@ def _flagged(findings: list[Finding]) -> str:
 class Store:
     """The Deskline database. ``Store(path)`` creates or migrates the file."""
 
+    # 3.3(4): the shortest conversation that keeps a callback promise (``keeps_callbacks``);
+    # the hotline sets it from ``[hotline] callback_min_talk_s``.
+    callback_min_talk_s: float = 30.0
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
@@ -710,6 +714,16 @@ class Store:
             )
             return cur.lastrowid or 0
 
+    def count_tickets_since(self, kind: str, caller: str, since: datetime, *, limit: int = 1000) -> int:
+        """How many ``kind`` tickets from ``caller`` were created at or after ``since`` (counted
+        among the caller's latest ``limit``: enough for any per-hour cap)."""
+        since_key = utc_key(since, what="since")
+        rows = self._rows(
+            "SELECT created_at FROM tickets WHERE kind = ? AND caller = ? ORDER BY id DESC LIMIT ?",
+            (kind, caller, limit),
+        )
+        return sum(1 for r in rows if utc_key(r["created_at"]) >= since_key)
+
     def tickets(self, *, status: str | None = None) -> list[Ticket]:
         if status:
             rows = self._rows("SELECT * FROM tickets WHERE status = ? ORDER BY created_at DESC", (status,))
@@ -967,7 +981,7 @@ class Store:
 
     def _keep_callbacks_by(self, conn: sqlite3.Connection, call: CallRecord) -> None:
         """A call with the same caller before the due time keeps the earlier calls' promises."""
-        if not call.caller:
+        if not call.caller or not self.keeps_callbacks(call):
             return
         started_utc = utc_key(call.started_at)
         conn.execute(
@@ -976,6 +990,24 @@ class Store:
                  AND (due_utc IS NULL OR due_utc >= ?)""",
             (call.started_at, call.engineer, call.id, call.caller, call.id, started_utc, started_utc),
         )
+
+    def keeps_callbacks(self, call: CallRecord) -> bool:
+        """Whether ``call`` is a real conversation that keeps a promise to call back (3.3(4)).
+
+        Only a call an engineer talked in for at least ``callback_min_talk_s``: a hotline call
+        counts its time bridged to the engineer (``sip_timings["talk_s"]``); a call recorded
+        elsewhere (an outbound callback, ``deskline analyze``) counts its whole length. Any
+        call from the number (a one-second, unanswered or spoofed one) keeps nothing.
+        """
+        if not call.engineer:
+            return False
+        talk_s = (call.sip_timings or {}).get("talk_s")
+        if talk_s is None:
+            talk_s = call.duration_s or 0.0
+        try:
+            return float(talk_s) >= self.callback_min_talk_s
+        except (TypeError, ValueError):
+            return False  # a record with nonsense timings proves no conversation
 
     def _write_scorecard(self, conn: sqlite3.Connection, call_id: str, card: Scorecard) -> None:
         conn.execute(

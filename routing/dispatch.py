@@ -11,7 +11,12 @@ from routing.roster import Engineer, Roster
 
 
 class DispatchState:
-    """Who is on a call and when each engineer's last call ended; shared by call threads."""
+    """Who is on a call and when each engineer's last call ended; shared by call threads.
+
+    An engineer is reserved (``reserve``) the moment a call picks them to ring, and stays
+    reserved through the conversation until ``release``: no two calls ring or bridge the
+    same phone. ``reserve`` is the atomic check-and-take; ``candidates`` only filters.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -26,6 +31,21 @@ class DispatchState:
         with self._lock:
             self.on_call.discard(name)
             self.last_call_end[name] = now
+
+    def reserve(self, name: str) -> bool:
+        """Take ``name`` for one call; False when another call already holds them."""
+        with self._lock:
+            if name in self.on_call:
+                return False
+            self.on_call.add(name)
+            return True
+
+    def release(self, name: str, now: datetime, talked: bool) -> None:
+        """Give ``name`` back; ``talked`` (they answered) also makes them the most recently busy."""
+        with self._lock:
+            self.on_call.discard(name)
+            if talked:
+                self.last_call_end[name] = now
 
     def snapshot(self) -> tuple[set[str], dict[str, datetime]]:
         with self._lock:

@@ -57,7 +57,7 @@ class MediaEngine:
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._streams: set[Stream] = set()
-        self._pumps: list[Callable[[], None]] = []
+        self._pumps: dict[Callable[[], None], Callable[[BaseException], None]] = {}
         self._lock = threading.Lock()
         self._changes: list[tuple[str, Stream]] = []
         self._thread: threading.Thread | None = None
@@ -85,15 +85,15 @@ class MediaEngine:
         with self._lock:
             self._changes.append(("remove", stream))
 
-    def add_pump(self, tick: Callable[[], None]) -> None:
+    def add_pump(self, tick: Callable[[], None], on_error: Callable[[BaseException], None]) -> None:
+        """Run ``tick`` every 20 ms; if it raises, it is removed and ``on_error`` gets the exception."""
         with self._lock:
-            self._pumps.append(tick)
+            self._pumps[tick] = on_error
         self._ensure_running()
 
     def remove_pump(self, tick: Callable[[], None]) -> None:
         with self._lock:
-            if tick in self._pumps:
-                self._pumps.remove(tick)
+            self._pumps.pop(tick, None)
 
     @property
     def stream_count(self) -> int:
@@ -162,12 +162,17 @@ class MediaEngine:
 
     def _tick(self, send: bool = True) -> None:
         with self._lock:
-            pumps = list(self._pumps)
-        for pump in pumps:
+            pumps = list(self._pumps.items())
+        for pump, on_error in pumps:
             try:
                 pump()
-            except Exception:  # noqa: BLE001 - one call's failure must not silence the others
+            except Exception as e:  # noqa: BLE001 - one call's failure must not silence the others
                 limited.warning("pump", "a call's media step failed", exc_info=True)
+                self.remove_pump(pump)
+                try:
+                    on_error(e)
+                except Exception:  # noqa: BLE001
+                    log.exception("a pump's error handler raised")
         if send:
             for stream in list(self._streams):
                 self._guarded(stream, stream.send_tick)

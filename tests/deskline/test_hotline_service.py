@@ -1,5 +1,6 @@
 """The hotline's observer when analysis breaks at hang-up: the call is kept as failed with its
-recording and everything analysed live, and the engineer is free for the next call.
+recording and everything analysed live. (The engineer is reserved and released by the call
+itself, before this analysis finishes: tests/deskline/test_call_guard.py.)
 
 The recogniser is replaced by a stand-in that reports one utterance and one finding live and
 then fails at hang-up; the real pipeline is exercised in tests/e2e and tests/web.
@@ -46,7 +47,7 @@ class BrokenAtHangUp:
         raise RuntimeError("recogniser crashed")
 
 
-def test_failed_analysis_keeps_live_findings_recording_and_frees_the_engineer(
+def test_failed_analysis_keeps_live_findings_and_recording(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hotline_service, "LiveCallAnalyzer", BrokenAtHangUp)
     store = Store(tmp_path / "calls.db")
@@ -58,7 +59,8 @@ def test_failed_analysis_keeps_live_findings_recording_and_frees_the_engineer(
     started = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     observer.call_started("c1", "hq", "13800138000", started)
     observer.engineer_answered("c1", EngineerTarget("张伟", "sip:zhangwei@127.0.0.1"), 4.2)
-    assert "张伟" in dispatch.on_call
+    assert dispatch.reserve("张伟")  # the observer never holds the engineer: the call does
+    dispatch.release("张伟", started, talked=False)
     observer.audio("c1", "engineer", 7.0, np.zeros(160, dtype=np.int16))
     recording = tmp_path / "c1.wav"
     recording.write_bytes(b"RIFF")

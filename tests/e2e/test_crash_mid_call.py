@@ -1,6 +1,7 @@
 """A hotline node killed mid-call (kill -9) loses nothing it had: the recording opens with
 all but the last second, the utterances and findings the live analysis stored are there,
-and at the next start the call is closed as failed with its recording and real duration.
+and at the next start the call is closed as failed with its recording and real duration,
+and the engineer's phone, still in the dead call, gets a BYE from the restarted node.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import soundfile as sf
 
 from deskline.call_recovery import INTERRUPTED
 from deskline.commands.demo import place_scripted_call
+from ivr import sipp_peers
 from ivr.recorded_prompts import RecordedPrompts
 from ivr.sipp_peers import free_udp_port, free_udp_ports
 from models.store import Store
@@ -39,7 +41,22 @@ def live_refusal(db: Path) -> tuple[str, float] | None:
         store.close()
 
 
-def test_killed_node_keeps_recording_and_live_findings(tmp_path: Path) -> None:
+def patient_engineer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engineer's sipp phone waits long enough for the BYE to come from the restarted node
+    (sipp's usual 20 s receive timeout would end its side of the dead call first)."""
+    start = sipp_peers.start_sipp
+
+    def start_sipp(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if args[2] == "engineer":
+            kwargs["extra"] = [*(kwargs.get("extra") or []), "-recv_timeout", "180000", "-timeout", "240s"]
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(sipp_peers, "start_sipp", start_sipp)
+
+
+def test_killed_node_keeps_recording_and_live_findings(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    patient_engineer(monkeypatch)
     sip_port, (engineer_port, engineer_media) = free_udp_port(), (free_udp_port(), free_udp_ports(1)[0])
     (tmp_path / "deskline.toml").write_text(node_config(sip_port, engineer_port), encoding="utf-8")
     node = deskline("serve", "--no-console", "--config", "deskline.toml", cwd=tmp_path)
@@ -59,9 +76,12 @@ def test_killed_node_keeps_recording_and_live_findings(tmp_path: Path) -> None:
         time.sleep(1.5)  # a little more recording after the refusal
         node.send_signal(signal.SIGKILL)
         node.wait(timeout=10)
-    finally:
+        call.caller.kill()  # the caller gives up; the engineer's phone stays in the dead call
+    except BaseException:
         if call is not None:
             call.close()
+        raise
+    finally:
         stop(node)
     call_id, refusal_end = found
 
@@ -72,12 +92,17 @@ def test_killed_node_keeps_recording_and_live_findings(tmp_path: Path) -> None:
     store = Store(tmp_path / "node.db")
     before = store.get_call(call_id)
     assert before.status == "live" and any(u.speaker == "engineer" for u in before.utterances)
+    assert sorted(before.sip_timings["dialogs"]) == ["caller", "engineer"]  # stored when bridged
     store.close()
+    assert call.engineer.process.poll() is None, "the engineer's phone is still in the call"
 
     restarted = deskline("serve", "--no-console", "--config", "deskline.toml", cwd=tmp_path)
     try:
         wait_for_line(restarted, r"Hotline on sip:")
+        # sipp's engineer scenario ends (exit 0) only on a BYE, which it answers with 200 OK.
+        assert call.engineer.wait(60) == 0, call.engineer.output()
     finally:
+        call.close()
         assert stop(restarted) == 0
     store = Store(tmp_path / "node.db")
     after = store.get_call(call_id)

@@ -31,6 +31,7 @@ class RecordingObserver:
     ended: threading.Event = field(default_factory=threading.Event)
     ended_calls: list[tuple] = field(default_factory=list)
     audio_delay_s: float = 0.0
+    dialogs: dict[str, dict] = field(default_factory=dict)
 
     def call_started(self, call_id, line_id, caller, started_at):  # noqa: ANN001, ANN201
         self.events.append(("call_started", call_id, line_id, caller))
@@ -54,6 +55,9 @@ class RecordingObserver:
         self.ended_calls.append((call_id, recording_path, sip_timings, reason))
         if len(self.ended_calls) >= self.expected_calls:
             self.ended.set()
+
+    def dialogs_established(self, call_id, dialogs):  # noqa: ANN001, ANN201
+        self.dialogs[call_id] = dialogs  # not an event: the call flow assertions stay as they are
 
     def voicemail(self, call_id, line_id, caller, wav_path):  # noqa: ANN001, ANN201
         self.events.append(("voicemail", call_id, line_id, caller, wav_path))
@@ -95,11 +99,14 @@ def observer() -> RecordingObserver:
 
 @pytest.fixture
 def make_hotline(tmp_path: Path) -> Iterator:
-    """make_hotline(decision) -> running Hotline on a free port; stopped after the test."""
+    """make_hotline(decision) -> running Hotline on a free port; stopped after the test.
+
+    ``settings`` overrides ``SessionSettings`` fields (e.g. a short ``rtp_timeout_s``)."""
     started: list[Hotline] = []
 
     def make(decision: RouteDecision, observer: RecordingObserver, prompts: Prompts | None = None,
-             now: Callable[[], datetime] = datetime.now, **agent_kwargs) -> Hotline:  # noqa: ANN003
+             now: Callable[[], datetime] = datetime.now, settings: dict | None = None,
+             **agent_kwargs) -> Hotline:  # noqa: ANN003
         # A generous jitter allowance: the test machine's 2 cores are shared and often saturated.
         agent = SipUserAgent("127.0.0.1", 0, **{"max_latency_s": 1.0, **agent_kwargs})
         hotline = Hotline(
@@ -107,7 +114,7 @@ def make_hotline(tmp_path: Path) -> Iterator:
             FixedRouter(decision),
             observer,
             prompts or TonePrompts(),
-            SessionSettings(tmp_path / "recordings", voicemail_max_s=5.0),
+            SessionSettings(tmp_path / "recordings", **{"voicemail_max_s": 5.0, **(settings or {})}),
             now=now,
         )
         hotline.start()

@@ -174,7 +174,8 @@ def test_cancel_before_answer_gets_487_and_no_late_200(tmp_path, make_hotline, o
 def test_three_simultaneous_calls(tmp_path, make_hotline, observer, speech):
     observer.expected_calls = 3
     phones, phones_rx, uri = engineer(tmp_path, "zhangwei", speech["e01.ulaw"], 300, calls=3)
-    hotline = make_hotline(open_decision(("张伟", uri)), observer)
+    # Three engineers (one sipp answers for all three phones): an engineer takes one call at a time.
+    hotline = make_hotline(open_decision(("张伟", uri), ("李娜", uri), ("王芳", uri)), observer)
     speak_ms = int((GREETING_S + 1.0) * 1000)
     run, rx = caller(
         tmp_path, hotline.agent.port, stream_media(speech["c01.ulaw"], 0, speak_ms, 4000), calls=3

@@ -98,3 +98,28 @@ def test_line_config_errors(lines: list, message: str) -> None:
 def test_roster_config_errors(engineers: list, message: str) -> None:
     with pytest.raises(RoutingConfigError, match=message):
         parse_roster(engineers, "deskline.toml")
+
+
+def test_reserve_is_atomic_and_release_frees_for_the_next_call() -> None:
+    import threading
+
+    state = DispatchState()
+    results: list[bool] = []
+    start = threading.Barrier(20)
+
+    def grab() -> None:
+        start.wait()
+        results.append(state.reserve("张伟"))
+
+    threads = [threading.Thread(target=grab) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert results.count(True) == 1 and len(results) == 20
+    assert "张伟" in state.snapshot()[0]  # candidates() leaves them out while reserved
+    state.release("张伟", NOW, talked=False)  # rung, no answer: not counted as a call
+    assert state.snapshot() == (set(), {})
+    assert state.reserve("张伟")
+    state.release("张伟", NOW, talked=True)
+    assert state.snapshot() == (set(), {"张伟": NOW})
