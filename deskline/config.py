@@ -8,6 +8,7 @@ the service standard (3.1(a)–(c)).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -42,6 +43,12 @@ class HotlineSettings:
     voicemails_per_caller_per_hour: int = 3  # more from one number within an hour are refused (0 = none)
     recordings_max_mb: int = 50000  # recordings_dir size beyond which nothing is recorded (0 = no cap)
     callback_min_talk_s: float = 30.0  # 3.3(4): shortest engineer conversation that keeps a callback
+    # The call table and where the node may send (issue 9): beyond a cap an INVITE gets 503.
+    max_calls: int = 50  # concurrent incoming calls on this node
+    max_calls_per_source: int = 10  # concurrent calls from one IP address
+    trusted_sources: list[str] = field(default_factory=list)  # e.g. the Kamailio front: no per-source cap
+    allowed_networks: list[str] = field(default_factory=list)  # CIDRs for SIP and media peers ([] = any)
+    session_expires_s: int = 1800  # RFC 4028 interval we ask refreshing phones for
 
 
 @dataclass
@@ -99,13 +106,14 @@ def _section(data: dict[str, Any], name: str, cls: type, source: Path) -> Any:
                 raise ConfigError(f"{source}: {name}.{key} must be a path string")
             value = Path(value)
         elif isinstance(current, list):
-            # TOML arrays may mix types, so each entry is checked; list settings are folder lists.
+            # TOML arrays may mix types, so each entry is checked.
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                example = '["/srv/recordings"]' if key in PATH_LISTS else '["10.0.0.5"]'
+                kind = "folder paths" if key in PATH_LISTS else "non-empty strings"
                 raise ConfigError(
-                    f"{source}: {name}.{key} must be a list of folder paths, e.g. [\"/srv/recordings\"], "
-                    f"not {value!r}"
+                    f"{source}: {name}.{key} must be a list of {kind}, e.g. {example}, not {value!r}"
                 )
-            value = [Path(v) for v in value]
+            value = [Path(v) for v in value] if key in PATH_LISTS else [v.strip() for v in value]
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -114,6 +122,9 @@ def _section(data: dict[str, Any], name: str, cls: type, source: Path) -> Any:
             )
         setattr(obj, key, value)
     return obj
+
+
+PATH_LISTS = {"audio_dirs"}
 
 
 def _resolve(base: Path, path: Path | str) -> Path:
@@ -159,6 +170,25 @@ def load_config(path: str | Path | None = None) -> Config:
                 "recordings_max_mb", "callback_min_talk_s"):
         if getattr(cfg.hotline, key) < 0:
             raise ConfigError(f"{source}: [hotline] {key} = {getattr(cfg.hotline, key)}: must be 0 or more")
+    for key in ("max_calls", "max_calls_per_source"):
+        if getattr(cfg.hotline, key) < 1:
+            raise ConfigError(f"{source}: [hotline] {key} = {getattr(cfg.hotline, key)}: must be at least 1")
+    if not 90 <= cfg.hotline.session_expires_s <= 86400:
+        raise ConfigError(f"{source}: [hotline] session_expires_s = {cfg.hotline.session_expires_s}: must be "
+                          "90 to 86400 seconds (RFC 4028's minimum is 90)")
+    for address in cfg.hotline.trusted_sources:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: [hotline] trusted_sources: {address!r} is not an IP address"
+            ) from None
+    for network in cfg.hotline.allowed_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{source}: [hotline] allowed_networks: {network!r} is not a network such as "
+                              "\"10.0.0.0/8\"") from None
     if cfg.hotline.voicemail_max_s == 0:
         raise ConfigError(f"{source}: [hotline] voicemail_max_s must be more than 0 (a voicemail needs a "
                           "length limit; set voicemails_per_caller_per_hour = 0 to refuse voicemail)")

@@ -74,7 +74,12 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
     observer = AnalysingObserver(cfg, store, rules, chosen, dispatch, publish, model_path=model or None,
                                  accurate=accurate, on_call_done=on_call_done)
     agent = RecoveringUserAgent(cfg.hotline.bind_ip, cfg.hotline.sip_port,
-                                registrar=cfg.hotline.registrar or None)
+                                registrar=cfg.hotline.registrar or None,
+                                max_calls=cfg.hotline.max_calls,
+                                max_calls_per_source=cfg.hotline.max_calls_per_source,
+                                trusted_sources=tuple(cfg.hotline.trusted_sources),
+                                allowed_networks=tuple(cfg.hotline.allowed_networks),
+                                session_expires_s=cfg.hotline.session_expires_s)
     agent.adopt(interrupted)
     cfg.hotline.recordings_dir.mkdir(parents=True, exist_ok=True)
     h = cfg.hotline

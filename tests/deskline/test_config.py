@@ -65,6 +65,12 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ('[console]\naudio_dirs = ["/srv/rec", 5]\n' + LINE, NOT_DIRS),
         ('[console]\naudio_dirs = [""]\n' + LINE, NOT_DIRS),
         ('[console]\nmetrics_token = "abc def"\n' + LINE, r"metrics_token must not contain spaces"),
+        ("[hotline]\nmax_calls = 0\n" + LINE, r"\[hotline\] max_calls = 0: must be at least 1"),
+        ("[hotline]\nmax_calls_per_source = -2\n" + LINE, r"max_calls_per_source = -2: must be at least 1"),
+        ("[hotline]\nsession_expires_s = 30\n" + LINE, r"session_expires_s = 30: must be 90 to 86400"),
+        ('[hotline]\ntrusted_sources = ["kamailio"]\n' + LINE, r"trusted_sources: 'kamailio' is not an IP"),
+        ('[hotline]\ntrusted_sources = "10.0.0.5"\n' + LINE, r"trusted_sources must be a list of non-empty"),
+        ('[hotline]\nallowed_networks = ["10.0.0.0/33"]\n' + LINE, r"allowed_networks: '10.0.0.0/33' is not"),
     ],
 )
 def test_broken_config_names_file_and_field(tmp_path: Path, text: str, message: str) -> None:
