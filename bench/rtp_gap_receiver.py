@@ -4,7 +4,9 @@ Binds the given UDP ports on loopback, records (arrival, SSRC, sequence) of ever
 until stdin closes or the duration ends, then prints JSON: per port the number of
 streams, packets, lost packets (sequence gaps), the largest inter-arrival gap and how many
 streams had a gap over the threshold. Running apart from the node means its own GIL and
-its own scheduling do not blur what the node sent.
+its own scheduling do not blur what the node sent, and arrival times are the kernel's
+(``SO_TIMESTAMPNS``, stamped when the datagram arrived, like a wire capture), not the
+moment this process got round to reading it.
 
     python bench/rtp_gap_receiver.py --ports 40000 40002 --seconds 60 --gap-ms 60
 """
@@ -15,8 +17,12 @@ import argparse
 import json
 import selectors
 import socket
+import struct
 import sys
 import time
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+TIMESPEC = struct.Struct("@ll")
 
 
 def main() -> None:
@@ -30,6 +36,7 @@ def main() -> None:
     for port in args.ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind(("127.0.0.1", port))
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ, port)
@@ -46,18 +53,23 @@ def main() -> None:
                 continue
             while True:
                 try:
-                    data = key.fileobj.recv(2048)
+                    data, ancillary, _, _ = key.fileobj.recvmsg(2048, socket.CMSG_SPACE(TIMESPEC.size))
                 except BlockingIOError:
                     break
+                arrival = time.time()
+                for level, kind, value in ancillary:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        seconds, nanoseconds = TIMESPEC.unpack(value[: TIMESPEC.size])
+                        arrival = seconds + nanoseconds / 1e9
                 if len(data) >= 12 and (data[1] & 0x7F) in (0, 8):
                     ssrc = int.from_bytes(data[8:12], "big")
                     seq = int.from_bytes(data[2:4], "big")
-                    streams[key.data].setdefault(ssrc, []).append((time.monotonic(), seq))
+                    streams[key.data].setdefault(ssrc, []).append((arrival, seq))
     report = {}
     for port, by_ssrc in streams.items():
         gaps, lost, over = [], 0, 0
         for packets in by_ssrc.values():
-            arrivals = [a for a, _ in packets]
+            arrivals = sorted(a for a, _ in packets)
             worst = max((b - a for a, b in zip(arrivals, arrivals[1:], strict=False)), default=0.0) * 1000
             gaps.append(worst)
             over += worst > args.gap_ms

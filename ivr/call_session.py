@@ -281,7 +281,8 @@ class CallSession:
 
         def feed_ringback() -> None:
             nonlocal position
-            if self.caller.queued_output_s() < 0.1 and position < len(ringback):
+            # The call thread looks in every 100 ms (``run_until``): keep more than that queued.
+            if self.caller.queued_output_s() < 0.3 and position < len(ringback):
                 self.caller.write(ringback[position : position + 1600])
                 position += 1600
 
