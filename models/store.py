@@ -245,6 +245,11 @@ class Store:
             # Password hashes and transcripts: readable by the owner only (SQLite gives the
             # -wal and -shm files the database file's permissions).
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        elif str(path) != ":memory:" and self.path.stat().st_mode & 0o077 and os.access(self.path, os.W_OK):
+            try:  # a store made world-readable by an older version
+                self.path.chmod(0o600)
+            except OSError:
+                pass
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
