@@ -10,6 +10,7 @@ request cannot fill the memory of the console or the disk of the store.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -87,9 +88,15 @@ CallIdPath = Annotated[str, Path(min_length=1, max_length=MAX_NAME, pattern=r"^[
 RecordIdPath = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX)]
 
 
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def _time_text(value: Any) -> Any:
-    # Pydantic would read 0 or 0.5 as seconds since 1970; a time here is always written out.
-    if not isinstance(value, str | datetime):
+    # Pydantic would read 0, 0.5 or "5" as seconds since 1970; a time here is always written out.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_TIME.match(value):
         raise ValueError("must be an ISO 8601 time string with an offset, e.g. 2026-03-02T09:30:00+08:00")
     return value
 
@@ -107,7 +114,9 @@ def _time_in_range(value: datetime) -> datetime:
 
 
 def _day_text(value: Any) -> Any:
-    if not isinstance(value, str | date):
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.match(value):
         raise ValueError("must be an ISO 8601 date, e.g. 2026-03-02")
     return value
 
