@@ -39,7 +39,7 @@ from web.inputs import (
     Time,
     check_plain_json,
 )
-from web.masking import mask_call_payload
+from web.masking import mask_call_payload, mask_live_event
 from web.peaks import AudioUnavailable, stored_peaks
 from web.recordings import recording_file
 
@@ -372,7 +372,7 @@ def trends(
 
 @router.get("/live/calls")
 def live_calls(request: Request, user: Annotated[Principal, Depends(api_supervisor)]) -> list[dict[str, Any]]:
-    return console_of(request).hub.live_calls()
+    return [mask_live_event(c) for c in console_of(request).hub.live_calls()]
 
 
 async def sse_stream(console: Console, request: Request) -> AsyncIterator[str]:
@@ -387,7 +387,8 @@ async def sse_stream(console: Console, request: Request) -> AsyncIterator[str]:
                     return
                 yield ": keep-alive\n\n"
                 continue
-            yield f"event: {event['type']}\ndata: {json.dumps(plain(event), ensure_ascii=False)}\n\n"
+            shown = mask_live_event(plain(event))
+            yield f"event: {event['type']}\ndata: {json.dumps(shown, ensure_ascii=False)}\n\n"
     finally:
         await events.aclose()
 

@@ -115,7 +115,7 @@ def api_principal(request: Request) -> Principal:
     if header.lower().startswith("bearer "):
         owner = api_token_owner(request.app.state.console.store, header[7:].strip())
         if owner is None:
-            raise HTTPException(status_code=401, detail="unknown or revoked API token")
+            raise HTTPException(status_code=401, detail="unknown API token (never issued, or revoked)")
         return Principal(name=owner, role="node")
     user = session_principal(request)
     if user is None:

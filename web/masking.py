@@ -47,5 +47,23 @@ def mask_call_payload(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def mask_finding_payload(data: dict[str, Any]) -> dict[str, Any]:
-    data["heard"] = mask_text(data.get("heard", ""))
+    if isinstance(data.get("heard"), str):
+        data["heard"] = mask_text(data["heard"])
     return data
+
+
+def mask_live_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A live event (or a live call with its findings) as the board may show it."""
+    out = dict(event)
+    if isinstance(out.get("finding"), dict):
+        out["finding"] = mask_finding_payload(dict(out["finding"]))
+    if isinstance(out.get("findings"), list):
+        out["findings"] = [
+            mask_finding_payload(dict(f)) if isinstance(f, dict) else f for f in out["findings"]
+        ]
+    utt = out.get("utterance")
+    if isinstance(utt, dict) and isinstance(utt.get("text"), str):
+        masked = mask_text(utt["text"])
+        if masked != utt["text"]:
+            out["utterance"] = {**utt, "text": masked, "words": []}
+    return out

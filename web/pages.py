@@ -43,7 +43,7 @@ from web.auth import (
 )
 from web.console import Console, plain
 from web.inputs import MAX_NAME, MAX_TEXT, CallIdPath, Day, RecordIdPath
-from web.masking import mask_call
+from web.masking import mask_call, mask_live_event
 from web.throttle import LoginThrottle, Throttled
 from web.users import authenticate
 
@@ -359,7 +359,7 @@ def trends_page(
 
 @router.get("/live")
 def live_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
-    calls = console_of(request).hub.live_calls()
+    calls = [mask_live_event(c) for c in console_of(request).hub.live_calls()]
     return render(request, "live.html", calls_json=script_json(plain(calls)))
 
 
