@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.records import CallRecord
 from models.store import Conflict, Page
-from web.auth import Principal, api_person, api_principal, api_supervisor, can_see_call
+from web.auth import (
+    Principal,
+    api_person,
+    api_principal,
+    api_supervisor,
+    can_see_call,
+    session_still_valid,
+)
 from web.console import Console, finding_payload, plain
 from web.inputs import (
     ERROR_RESPONSES,
@@ -375,9 +383,15 @@ def live_calls(request: Request, user: Annotated[Principal, Depends(api_supervis
     return [mask_live_event(c) for c in console_of(request).hub.live_calls()]
 
 
-async def sse_stream(console: Console, request: Request) -> AsyncIterator[str]:
+SSE_RECHECK_S = 5.0
+
+
+async def sse_stream(
+    console: Console, request: Request, allowed: Callable[[], bool] = lambda: True
+) -> AsyncIterator[str]:
     events = console.hub.subscribe()
     yield "retry: 2000\n\n"
+    checked = time.monotonic()
     try:
         while True:
             try:
@@ -385,6 +399,13 @@ async def sse_stream(console: Console, request: Request) -> AsyncIterator[str]:
             except TimeoutError:
                 if await request.is_disconnected():
                     return
+                event = None
+            # An open stream ends as soon as its session would (sign-out, disable, role change).
+            if time.monotonic() - checked >= SSE_RECHECK_S or event is None:
+                if not allowed():
+                    return
+                checked = time.monotonic()
+            if event is None:
                 yield ": keep-alive\n\n"
                 continue
             shown = mask_live_event(plain(event))
@@ -399,7 +420,7 @@ async def live_events(
 ) -> StreamingResponse:
     """Server-sent events: ``call_started``, ``finding``, ``utterance``, ``call_ended``."""
     return StreamingResponse(
-        sse_stream(console_of(request), request),
+        sse_stream(console_of(request), request, session_still_valid(request, user)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

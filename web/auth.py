@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -92,6 +93,20 @@ def session_principal(request: Request) -> Principal | None:
             principal = Principal(name=user.name, role=user.role)
     request.state.principal = principal
     return principal
+
+
+def session_still_valid(request: Request, user: Principal) -> Callable[[], bool]:
+    """For a long-lived response (the live event stream): whether the session it was opened
+    with is still there with the same role, asked again while it runs."""
+    session_id = request.session.get("sid")
+    store = request.app.state.console.store
+    digest = _session_digest(session_id) if isinstance(session_id, str) else ""
+
+    def check() -> bool:
+        found = store.session_user(digest) if digest else None
+        return found is not None and found.name == user.name and found.role == user.role
+
+    return check
 
 
 def page_user(request: Request) -> Principal:

@@ -190,3 +190,44 @@ def test_call_ids_are_url_encoded_in_links_and_forms(app, store: Store, call_wav
     assert sup.get("/api/calls/call%3Fx%3D1%23frag%20%26%3Cb%3E").json()["audio_url"] == (
         "/api/calls/call%3Fx%3D1%23frag%20%26%3Cb%3E/audio"
     )
+
+
+def test_an_open_live_stream_ends_when_its_session_does(store: Store, monkeypatch) -> None:  # noqa: ANN001
+    """Real uvicorn on loopback: the event stream a supervisor opened stops once they are disabled."""
+    import httpx
+
+    from deskline.console_runtime import ConsoleServer
+    from ivr.sipp_peers import free_tcp_port
+    from tests.web.conftest import PASSWORDS, SECRET, real_or_points_scorer
+    from web import api
+    from web.app import create_app
+    from web.live import LiveHub
+
+    monkeypatch.setattr(api, "SSE_RECHECK_S", 0.0)  # re-check at every event, not every 5 s
+    hub = LiveHub()
+    app = create_app(store, secret_key=SECRET, scorer=real_or_points_scorer(), live_events=hub)
+    server = ConsoleServer(app, "127.0.0.1", free_tcp_port())
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url.rstrip("/"), timeout=60) as client:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+            form = {"name": "王主管", "password": PASSWORDS["王主管"], "csrf_token": token}
+            client.post("/login", data=form)
+            with client.stream("GET", "/api/live/events") as stream:
+                lines = (line for line in stream.iter_lines() if line)
+                assert next(lines).startswith("retry:")
+                import time
+
+                deadline = time.monotonic() + 30
+                while hub.subscriber_count() == 0:  # subscribes right after the first line
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                hub.publish({"type": "call_started", "call_id": "before"})
+                seen = [next(lines) for _ in range(2)]
+                assert seen[0] == "event: call_started" and '"before"' in seen[1]
+                store.set_disabled("王主管", True)
+                hub.publish({"type": "call_started", "call_id": "after"})
+                rest = list(lines)  # ends: the server closed the stream
+                assert not any('"after"' in line for line in rest)
+    finally:
+        server.stop()
