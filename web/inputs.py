@@ -200,7 +200,8 @@ class ScorecardIn(Strict):
 
 
 class SipTimingsIn(BaseModel):
-    """What the SIP side measured; known fields typed, others kept if they are plain values."""
+    """What the SIP side measured (the caller leg, each engineer attempt, ...): free-form JSON
+    with finite numbers; ``end_reason``, which pages read as text, must be text."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     end_reason: Text = ""
@@ -210,14 +211,10 @@ class SipTimingsIn(BaseModel):
         if len(data) > MAX_DICT_ENTRIES:
             raise ValueError(f"sip_timings has {len(data)} entries, at most {MAX_DICT_ENTRIES}")
         for key, value in data.items():
-            if not (value is None or isinstance(value, str | bool | int | float)):
-                raise ValueError(f"sip_timings.{key} must be a string, number, true/false or null")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"sip_timings.{key} must be a finite number")
-            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SQLITE_INT_MAX:
-                raise ValueError(f"sip_timings.{key} is out of range")
-            if isinstance(value, str) and len(value) > MAX_TEXT:
-                raise ValueError(f"sip_timings.{key} is longer than {MAX_TEXT} characters")
+            try:
+                check_plain_json(value)
+            except ValueError as exc:
+                raise ValueError(f"sip_timings.{key} {exc}") from None
         return data
 
 

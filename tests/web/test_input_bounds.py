@@ -103,7 +103,7 @@ def test_bad_day_filters_are_422_on_the_calls_page(as_user, query: str) -> None:
         ({"started_at": 0}, "started_at"),
         ({"audio_path": "/tmp/a\x00.wav"}, "audio_path"),
         ({"sip_timings": {"end_reason": 7}}, "end_reason"),
-        ({"sip_timings": {"x": {"nested": 1}}}, "sip_timings"),
+        ({"sip_timings": {"caller": {"invite": float("inf")}}}, "sip_timings.caller"),
         ({"id": "a/b"}, "id"),
     ],
 )
@@ -181,3 +181,28 @@ def test_the_schema_documents_times_and_errors(as_user) -> None:  # noqa: ANN001
     # and a real 422 has that shape
     body = client.get("/api/calls?since=bad").json()
     assert set(body) == {"detail", "errors"} and isinstance(body["detail"], str)
+
+
+def test_a_real_nodes_call_with_nested_sip_timings_is_stored_whole(node, store: Store, call_wav) -> None:  # noqa: ANN001
+    timings = {
+        "caller": {"sip_call_id": "abc@127.0.0.1", "codec": "PCMU", "created": 0.0, "answered": 0.412},
+        "engineers": [
+            {
+                "name": "张伟",
+                "sip_uri": "sip:zw@127.0.0.1:5070",
+                "result": "answered",
+                "ring_time_s": 6.2,
+                "invite_sent": 1.0,
+            }
+        ],
+        "ring_time_s": 6.2,
+        "end_reason": "caller hung up",
+    }
+    data = a_call(call_wav, sip_timings=timings)
+    data["findings"][0]["detail"] = {"window_s": [0, 10], "matched": None}
+    assert node.post("/api/calls", json=data).status_code == 201
+    stored = store.get_call("call-new-1")
+    assert stored.sip_timings == timings and stored.findings[0].detail == {
+        "window_s": [0, 10],
+        "matched": None,
+    }
