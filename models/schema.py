@@ -316,6 +316,21 @@ def _v2_accounts_audit(db: sqlite_utils.Database) -> None:
         "CREATE TRIGGER IF NOT EXISTS disputes_no_delete BEFORE DELETE ON disputes"
         " BEGIN SELECT RAISE(ABORT, 'disputes are append-only'); END"
     )
+    _mask_search_index(db)
+
+
+def _mask_search_index(db: sqlite_utils.Database) -> None:
+    """Utterances stored before masking: take their secrets out of the full-text index
+    (the FTS triggers follow the update). Only rows that change are written."""
+    from models.masking import mask_text
+    from models.store import search_tokens
+
+    rows = db.execute("SELECT id, text FROM utterances").fetchall()
+    changed = [
+        (" ".join(search_tokens(mask_text(text))), uid) for uid, text in rows if mask_text(text) != text
+    ]
+    with db.conn:
+        db.conn.executemany("UPDATE utterances SET search_text = ? WHERE id = ?", changed)
 
 
 Migration = Callable[[sqlite_utils.Database], None]

@@ -11,7 +11,7 @@ import sqlite_utils
 
 from models.records import CallRecord
 from models.schema import MIGRATIONS, migrate, utc_key
-from models.store import Conflict, NotFound, Store
+from models.store import Conflict, NotFound, Store, search_tokens
 
 
 @pytest.fixture
@@ -77,10 +77,19 @@ def test_a_v1_store_migrates_keeping_users_and_calls(tmp_path: Path) -> None:
     db.execute(
         "INSERT INTO calls (id, started_at, started_utc) VALUES ('c1', '2026-03-02T09:00:00+08:00', 'x')"
     )
+    for seq, text in enumerate(["新密码是Qx81kd", "手机13912345678", "请重启电脑"]):
+        db.execute(
+            "INSERT INTO utterances (call_id, seq, speaker, start, \"end\", text, search_text)"
+            " VALUES ('c1', ?, 'caller', 0, 1, ?, ?)",
+            (seq, text, " ".join(search_tokens(text))),
+        )
     db.conn.commit()
     db.conn.close()
     store = Store(path)
     assert store.get_user("张伟").disabled is False
+    # Secrets indexed by the old version are out of the search index after the migration.
+    assert store.list_calls(text="Qx81kd").items == [] and store.list_calls(text="13912345678").items == []
+    assert [c.id for c in store.list_calls(text="重启电脑").items] == ["c1"]
     assert store.call_node("c1") == ""
     store.save_node_call(CallRecord(id="c2", started_at="2026-03-02T10:00:00+08:00"), "node-a")
     assert store.call_node("c2") == "node-a"
