@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.masking import mask_text
 from models.records import CallRecord
 from models.store import Conflict, Page
 from web.auth import (
@@ -47,7 +48,7 @@ from web.inputs import (
     Time,
     check_plain_json,
 )
-from web.masking import mask_call_payload, mask_live_event
+from web.masking import mask_call_payload, mask_finding_payload, mask_live_event
 from web.peaks import AudioUnavailable, stored_peaks
 from web.recordings import recording_file
 
@@ -278,7 +279,7 @@ def acknowledge(
     console = console_of(request)
     visible_finding(console, user, finding_id)
     console.store.acknowledge_finding(finding_id, engineer=user.name)
-    return finding_payload(console.store.get_finding(finding_id))
+    return mask_finding_payload(finding_payload(console.store.get_finding(finding_id)))
 
 
 @router.post("/findings/{finding_id}/dispute", status_code=201)
@@ -338,7 +339,8 @@ def callbacks(
     state: Literal["due", "overdue", "kept", "open_vague"] | None = None,
 ) -> list[dict[str, Any]]:
     engineer = None if user.is_supervisor else user.name
-    return plain(console_of(request).store.callbacks(engineer=engineer, state=state))
+    tasks = plain(console_of(request).store.callbacks(engineer=engineer, state=state))
+    return [{**t, "text": mask_text(t["text"])} for t in tasks]
 
 
 @router.post("/callbacks/{callback_id}/done")
@@ -350,7 +352,8 @@ def callback_done(
     if task is None or not (user.is_supervisor or task.engineer == user.name):
         raise HTTPException(status_code=404, detail=f"callback {callback_id} not found")
     store.mark_callback_done(callback_id, by=user.name)
-    return plain(store.get_callback(callback_id))
+    done = plain(store.get_callback(callback_id))
+    return {**done, "text": mask_text(done["text"])}
 
 
 @router.get("/rules/precision")

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
+from models.masking import mask_text
 from models.store import Conflict
 from web.api import (
     CallFilters,
@@ -54,6 +55,7 @@ VERDICT_CN = {"fail": "不合格", "pass": "合格", "warn": "提醒"}
 CALLBACK_STATE_CN = {"due": "待回电", "overdue": "已超时", "kept": "已完成", "open_vague": "无确切时间"}
 WEEKDAY_CN = ["", "周一", "周二", "周三", "周四", "周五", "周六", "周日"]
 templates.env.filters["seg"] = lambda value: quote(str(value), safe="")
+templates.env.filters["mask"] = lambda value: mask_text(str(value or ""))
 templates.env.globals.update(
     VERDICT_CN=VERDICT_CN, CALLBACK_STATE_CN=CALLBACK_STATE_CN, WEEKDAY_CN=WEEKDAY_CN
 )

@@ -201,3 +201,27 @@ def test_live_calls_that_never_end_age_out() -> None:
     assert {c["call_id"] for c in hub.live_calls()} == {"stuck", "recent"}
     now[0] += 1801
     assert [c["call_id"] for c in hub.live_calls()] == ["recent"]
+
+
+def test_secrets_are_masked_on_the_queues_and_the_engineers_page(as_user, store: Store) -> None:  # noqa: ANN001
+    from models.records import Promise
+
+    call = CallRecord(
+        **{**SECRET_CALL.__dict__, "id": "call-secrets-2", "started_at": "2026-03-03T11:00:00+08:00"}
+    )
+    call.caller = "13800001111"
+    call.promises = [
+        Promise("回电告诉您新密码是Pw77zz", 2.0, 3.0, True, "2026-03-03T15:00:00+08:00", "下午三点")
+    ]
+    store.save_call(call)
+    fid = store.findings("call-secrets-2")[0].id
+    eng, csrf = as_user("张伟")
+    ack = eng.post(f"/api/findings/{fid}/acknowledge", headers={"X-CSRF-Token": csrf})
+    assert ack.status_code == 200 and "Xk29pq" not in ack.text
+    store.dispute_finding(fid, engineer="张伟", reason="不是我说的")
+    shown = [eng.get("/me").text, eng.get("/callbacks").text, eng.get("/api/callbacks").text]
+    sup, _ = as_user("王主管")
+    shown += [sup.get("/disputes").text, sup.get("/callbacks").text]
+    for text in shown:
+        assert "Xk29pq" not in text and "Pw77zz" not in text
+    assert "13800001111" in shown[-1]  # the caller's number stays: the engineer calls it back
