@@ -47,15 +47,6 @@ MAX_DICT_ENTRIES = 100
 MAX_CALL_SECONDS = 7 * 24 * 3600.0
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number (not Infinity or NaN)")
-    return value
-
-
-Finite = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_finite)]
-
-
 def check_plain_json(value: Any, depth: int = 0) -> Any:
     """Free-form JSON (a finding's detail, scorecard metrics): finite numbers, not too deep."""
     if depth > 20:
@@ -137,7 +128,6 @@ Day = Annotated[
     AfterValidator(_day_in_range),
     WithJsonSchema({"type": "string", "format": "date", "example": "2026-03-02"}),
 ]
-Scalar = Annotated[str, StringConstraints(max_length=MAX_TEXT)] | bool | Finite | None
 
 
 class Strict(BaseModel):
