@@ -165,9 +165,11 @@ def load_config(path: str | Path | None = None) -> Config:
             setattr(cfg.speech, key, str(_resolve(base, value)))
     cfg.console = _section(data, "console", ConsoleSettings, source)
     cfg.console.audio_dirs = [_resolve(base, p) for p in cfg.console.audio_dirs]
+    # Read as a list setting (folders); these are addresses.
+    cfg.console.trusted_proxies = [str(p) for p in cfg.console.trusted_proxies]
     for proxy in cfg.console.trusted_proxies:
         try:
-            ipaddress.ip_network(str(proxy), strict=False)
+            ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise ConfigError(f"{source}: [console] trusted_proxies: {proxy!r} is not an IP address "
                               "or network (e.g. \"10.0.0.5\" or \"10.0.0.0/24\")") from None

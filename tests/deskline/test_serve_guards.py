@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from deskline.config import DEFAULT_CONFIG
 from ivr.sipp_peers import free_tcp_port
 from models.records import CallRecord
@@ -81,3 +83,19 @@ def test_store_is_created_owner_only(tmp_path: Path) -> None:
     old.chmod(0o644)
     Store(old).close()
     assert stat.S_IMODE(old.stat().st_mode) == 0o600
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
+    from deskline.config import ConfigError, load_config
+
+    cfg = node_config(tmp_path, free_tcp_port())
+    text = cfg.read_text().replace(
+        "[console]\n", '[console]\ntrusted_proxies = ["10.0.0.0/24", "proxy.local"]\n', 1
+    )
+    cfg.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"deskline.toml: \[console\] trusted_proxies: 'proxy.local' is not an IP"
+    ):
+        load_config(cfg)
+    cfg.write_text(text.replace(', "proxy.local"', ""))
+    assert load_config(cfg).console.trusted_proxies == ["10.0.0.0/24"]
