@@ -61,14 +61,16 @@ def run(args: argparse.Namespace) -> int:
         except PortBusy as exc:
             node.stop()
             raise UserError(str(exc)) from None
+    # Before the "Hotline on" line: whoever waits for it may send SIGTERM at once, and that
+    # must stop the node cleanly (exit 0), not kill it.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     lines = ", ".join(f"{line.id} (dial {line.number})" for line in cfg.lines)
     print(f"Hotline on sip:{cfg.hotline.bind_ip}:{node.agent.port}: lines {lines}", flush=True)
     if console:
         print(f"Console on {console.url}", flush=True)
     if uplink:
         print(f"Reporting calls and live events to {uplink.base}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
     except KeyboardInterrupt:
