@@ -99,3 +99,22 @@ def test_trusted_proxies_must_be_addresses(tmp_path: Path) -> None:
         load_config(cfg)
     cfg.write_text(text.replace(', "proxy.local"', ""))
     assert load_config(cfg).console.trusted_proxies == ["10.0.0.0/24"]
+
+
+def test_a_running_node_keeps_its_files_owner_only_and_holds_the_lock(tmp_path: Path) -> None:
+    """A real ``deskline serve --no-console``: store 0600, recordings folder 0700, the lock
+    held while it runs (a second one refuses) and released when it stops."""
+    from ivr.sipp_peers import free_udp_port
+    from tests.e2e.processes import deskline, node_config, stop, wait_for_line
+
+    (tmp_path / "deskline.toml").write_text(node_config(free_udp_port(), free_udp_port()), encoding="utf-8")
+    node = deskline("serve", "--no-console", "--config", "deskline.toml", cwd=tmp_path)
+    try:
+        wait_for_line(node, r"Hotline on sip:", timeout=120)
+        assert stat.S_IMODE((tmp_path / "node.db").stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "rec").stat().st_mode) == 0o700
+        with pytest.raises(StoreLocked):
+            StoreLock(tmp_path / "node.db").acquire()
+    finally:
+        assert stop(node) == 0
+    StoreLock(tmp_path / "node.db").acquire().release()
