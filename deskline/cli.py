@@ -56,14 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--host")
     c.add_argument("--port", type=int)
 
-    u = sub.add_parser("user", help="manage console users")
-    u.add_argument("action", choices=["add", "token"],
-                   help="add: a console account; token: a bearer token for a hotline node")
-    u.add_argument("name", help="the user's name (an engineer's roster name) or the node's name")
-    u.add_argument("--role", choices=["supervisor", "engineer"], help="for add")
-    u.add_argument("--password", help="(default: asked on the terminal)")
-    u.add_argument("--db")
-    _add_config(u)
+    from deskline.commands.user import add_parsers as add_account_parsers
+
+    add_account_parsers(sub, _add_config)
 
     p = sub.add_parser("push", help="send this node's stored calls to its console ([console] url)")
     p.add_argument("--since", help="only calls from this date on (YYYY-MM-DD; default: all)")
@@ -92,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from deskline.commands.serve import run
         elif args.command == "console":
             from deskline.commands.console import run
-        elif args.command == "user":
+        elif args.command in ("user", "token"):
             from deskline.commands.user import run
         elif args.command == "push":
             from deskline.commands.push import run

@@ -70,6 +70,9 @@ class ConsoleSettings:
     api_token: str = ""  # the node's bearer token for that console (`deskline user token NODE`)
     audio_dirs: list[Path] = field(default_factory=list)  # recordings served besides recordings_dir
     metrics_token: str = ""  # bearer token for /metrics; "" = loopback clients only
+    # Reverse proxies whose X-Forwarded-For names the real client (IPs or networks); none by
+    # default, so no client can pick the address sign-in throttling counts it under.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -205,6 +208,14 @@ def load_config(path: str | Path | None = None) -> Config:
             setattr(cfg.speech, key, str(_resolve(base, value)))
     cfg.console = _section(data, "console", ConsoleSettings, source)
     cfg.console.audio_dirs = [_resolve(base, p) for p in cfg.console.audio_dirs]
+    # Read as a list setting (folders); these are addresses.
+    cfg.console.trusted_proxies = [str(p) for p in cfg.console.trusted_proxies]
+    for proxy in cfg.console.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"{source}: [console] trusted_proxies: {proxy!r} is not an IP address "
+                              "or network (e.g. \"10.0.0.5\" or \"10.0.0.0/24\")") from None
     if cfg.console.metrics_token != "".join(cfg.console.metrics_token.split()):
         raise ConfigError(f"{source}: [console] metrics_token must not contain spaces or line breaks "
                           "(it is sent in an Authorization header)")

@@ -38,18 +38,50 @@ def build_app(cfg: Config, store: Any, live_hub: Any = None) -> Any:
                       audio_roots=audio_roots, metrics_token=cfg.console.metrics_token)
 
 
+def uvicorn_config(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None,
+                   log_level: str = "warning") -> Any:
+    """uvicorn's settings for the console: X-Forwarded-For is read only from the configured
+    proxies (uvicorn would otherwise believe any loopback client), never from anyone else."""
+    import uvicorn
+
+    proxies = [str(p) for p in trusted_proxies or []]
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, proxy_headers=bool(proxies),
+                          forwarded_allow_ips=proxies or [], server_header=False)
+
+
+class PortBusy(RuntimeError):
+    """The console's address is taken (another console, or another program)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise PortBusy with one line naming the address, before anything starts."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortBusy(f"the console cannot listen on {host}:{port}: {exc.strerror or exc} "
+                           "(another console running? set [console] port)") from None
+
+
 class ConsoleServer:
     """uvicorn in a background thread, stoppable (for ``serve`` and ``demo``)."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, trusted_proxies: list[str] | None = None) -> None:
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.host, self.port = host, port
+        self.server = uvicorn.Server(uvicorn_config(app, host, port, trusted_proxies))
         self.thread = threading.Thread(target=self.server.run, name="console", daemon=True)
         self.url = f"http://{host}:{port}/"
 
     def start(self, timeout_s: float = 15.0) -> None:
-        """Start serving; return once the port listens (callers print or test the address)."""
+        """Start serving; return once the port listens (callers print or test the address).
+        PortBusy (one line) when the address is taken."""
+        check_port_free(self.host, self.port)
         self.thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:

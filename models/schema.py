@@ -248,10 +248,95 @@ def _v1_core(db: sqlite_utils.Database) -> None:
     )
 
 
+def _add_column(db: sqlite_utils.Database, table: str, column: str, decl: str) -> None:
+    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})").fetchall()}
+    if column not in have:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def _v2_accounts_audit(db: sqlite_utils.Database) -> None:
+    # Accounts that can be disabled, tokens that can be revoked, sessions the server can end.
+    _add_column(db, "users", "disabled", "INTEGER NOT NULL DEFAULT 0")
+    _add_column(db, "api_tokens", "revoked_at", "TEXT")
+    # The node whose token posted the call ('' = written by this process: serve, analyze).
+    _add_column(db, "calls", "node", "TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS sessions (
+            id_sha256 TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_utc TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_sessions_user ON sessions (user)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            call_id TEXT NOT NULL DEFAULT '',
+            client TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_audit_call ON audit_log (call_id, id)")
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS peaks (
+            call_id TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+            buckets INTEGER NOT NULL,
+            audio_path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            peaks TEXT NOT NULL,
+            PRIMARY KEY (call_id, buckets)
+        )"""
+    )
+    # The audit trail is append-only in the database itself, whatever code runs on it:
+    # a review, a dispute's reason and an audit entry never change; a dispute is resolved once.
+    for table in ("reviews", "audit_log"):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}"
+            f" BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+        )
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}"
+            f" BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+        )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS disputes_resolve_once BEFORE UPDATE ON disputes"
+        " WHEN OLD.status != 'open' OR NEW.status != 'resolved' OR NEW.finding_id != OLD.finding_id"
+        " OR NEW.call_id != OLD.call_id OR NEW.engineer != OLD.engineer OR NEW.reason != OLD.reason"
+        " OR NEW.at != OLD.at"
+        " BEGIN SELECT RAISE(ABORT, 'a dispute is resolved once and never changed otherwise'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS disputes_no_delete BEFORE DELETE ON disputes"
+        " BEGIN SELECT RAISE(ABORT, 'disputes are append-only'); END"
+    )
+    _mask_search_index(db)
+
+
+def _mask_search_index(db: sqlite_utils.Database) -> None:
+    """Utterances stored before masking: take their secrets out of the full-text index
+    (the FTS triggers follow the update). Only rows that change are written."""
+    from models.masking import mask_text
+    from models.store import search_tokens
+
+    rows = db.execute("SELECT id, text FROM utterances").fetchall()
+    changed = [
+        (" ".join(search_tokens(mask_text(text))), uid) for uid, text in rows if mask_text(text) != text
+    ]
+    with db.conn:
+        db.conn.executemany("UPDATE utterances SET search_text = ? WHERE id = ?", changed)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # Position n-1 holds the migration to version n.
-MIGRATIONS: list[Migration] = [_v1_core]
+MIGRATIONS: list[Migration] = [_v1_core, _v2_accounts_audit]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

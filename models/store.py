@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
+from models.masking import mask_text
 from models.records import CallRecord, Finding, Promise, Scorecard, Utterance, Word
 from models.schema import migrate, utc_key
 
@@ -157,6 +159,34 @@ class User:
     role: Role
     password_hash: str
     created_at: str = ""
+    disabled: bool = False
+
+    def __post_init__(self) -> None:
+        self.disabled = bool(self.disabled)
+
+
+@dataclass
+class ApiToken:
+    """A node's bearer token as stored: only a digest of it, and the node it names."""
+
+    token_sha256: str
+    name: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+@dataclass
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    call_id: str = ""
+    client: str = ""
+
+
+class Conflict(ValueError):
+    """The change contradicts what is stored (e.g. an existing user, a resolved dispute)."""
 
 
 @dataclass
@@ -215,6 +245,15 @@ class Store:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by threads under a lock: SQLite serialises writers anyway.
+        if str(path) != ":memory:" and not self.path.exists():
+            # Password hashes and transcripts: readable by the owner only (SQLite gives the
+            # -wal and -shm files the database file's permissions).
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        elif str(path) != ":memory:" and self.path.stat().st_mode & 0o077 and os.access(self.path, os.W_OK):
+            try:  # a store made world-readable by an older version
+                self.path.chmod(0o600)
+            except OSError:
+                pass
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
@@ -559,6 +598,9 @@ class Store:
             raise ValueError("a dispute needs a reason")
         with self._write() as conn:
             call_id, rule_id, clause = self._finding_of(conn, finding_id, engineer)
+            # One dispute per finding: a second would reopen what a supervisor decided.
+            if conn.execute("SELECT 1 FROM disputes WHERE finding_id = ?", (finding_id,)).fetchone():
+                raise Conflict(f"finding {finding_id} has already been disputed")
             conn.execute("UPDATE findings SET engineer_response = 'disputed' WHERE id = ?", (finding_id,))
             at = _now_iso()
             cur = conn.execute(
@@ -579,13 +621,18 @@ class Store:
 
     def resolve_dispute(self, dispute_id: int, *, by: str, resolution: str = "") -> None:
         with self._write() as conn:
-            cur = conn.execute(
+            row = conn.execute(
+                "SELECT status, resolved_by FROM disputes WHERE id = ?", (dispute_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"dispute {dispute_id} does not exist")
+            if row[0] != "open":
+                raise Conflict(f"dispute {dispute_id} was already resolved by {row[1]}")
+            conn.execute(
                 "UPDATE disputes SET status = 'resolved', resolved_by = ?, resolved_at = ?, resolution = ?"
                 " WHERE id = ?",
                 (by, _now_iso(), resolution, dispute_id),
             )
-            if cur.rowcount == 0:
-                raise NotFound(f"dispute {dispute_id} does not exist")
 
     def findings_by_clause(self, *, verdict: str = "fail") -> dict[str, int]:
         rows = self._rows(
@@ -640,10 +687,7 @@ class Store:
 
     def add_user(self, name: str, role: str, password_hash: str) -> None:
         """Create or replace a user (the hash is made by ``web.users``)."""
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-        if not name.strip():
-            raise ValueError("a user needs a name")
+        self._check_user(name, role)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO users (name, role, password_hash, created_at) VALUES (?,?,?,?)"
@@ -651,6 +695,25 @@ class Store:
                 " password_hash = excluded.password_hash",
                 (name, role, password_hash, _now_iso()),
             )
+            conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def create_user(self, name: str, role: str, password_hash: str) -> None:
+        """Create a user; Conflict if the name is taken (never replaces anyone silently)."""
+        self._check_user(name, role)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"user {name!r} already exists (set-role / passwd change an existing user)")
+            conn.execute(
+                "INSERT INTO users (name, role, password_hash, created_at) VALUES (?,?,?,?)",
+                (name, role, password_hash, _now_iso()),
+            )
+
+    @staticmethod
+    def _check_user(name: str, role: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if not name.strip():
+            raise ValueError("a user needs a name")
 
     def get_user(self, name: str) -> User | None:
         rows = self._rows("SELECT * FROM users WHERE name = ?", (name,))
@@ -659,11 +722,72 @@ class Store:
     def list_users(self) -> list[User]:
         return [User(**r) for r in self._rows("SELECT * FROM users ORDER BY name")]
 
-    def set_password_hash(self, name: str, password_hash: str) -> None:
+    def set_password_hash(self, name: str, password_hash: str, *, end_sessions: bool = False) -> None:
+        """A new hash; ``end_sessions`` for a password change (not for a rehash at sign-in)."""
         with self._write() as conn:
+            self._require_user(conn, name)
             conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
+            if end_sessions:
+                conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def set_role(self, name: str, role: str) -> None:
+        """Change a user's role; their open sessions end (they sign in again as what they are now)."""
+        self._check_user(name, role)
+        with self._write() as conn:
+            self._require_user(conn, name)
+            conn.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+            conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """Disable (or enable again) a user; disabling ends their sessions at once."""
+        with self._write() as conn:
+            self._require_user(conn, name)
+            conn.execute("UPDATE users SET disabled = ? WHERE name = ?", (int(disabled), name))
+            conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def delete_user(self, name: str) -> None:
+        """Remove the account and its sessions; the calls, reviews and disputes that name it stay."""
+        with self._write() as conn:
+            self._require_user(conn, name)
+            conn.execute("DELETE FROM sessions WHERE user = ?", (name,))
+            conn.execute("DELETE FROM users WHERE name = ?", (name,))
+
+    @staticmethod
+    def _require_user(conn: sqlite3.Connection, name: str) -> None:
+        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is None:
+            raise NotFound(f"no user {name!r}")
+
+    # ---- sessions (server-side: ending one takes effect on the next request) ---------------
+
+    def add_session(self, id_sha256: str, user: str, expires_utc: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_utc < ?", (utc_key(datetime.now(UTC)),))
+            conn.execute(
+                "INSERT INTO sessions (id_sha256, user, created_at, expires_utc) VALUES (?,?,?,?)",
+                (id_sha256, user, _now_iso(), expires_utc),
+            )
+
+    def session_user(self, id_sha256: str) -> User | None:
+        """The enabled user of a live session, or None (ended, expired, disabled, deleted)."""
+        rows = self._rows(
+            "SELECT u.* FROM sessions s JOIN users u ON u.name = s.user"
+            " WHERE s.id_sha256 = ? AND s.expires_utc > ? AND u.disabled = 0",
+            (id_sha256, utc_key(datetime.now(UTC))),
+        )
+        return User(**rows[0]) if rows else None
+
+    def end_session(self, id_sha256: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE id_sha256 = ?", (id_sha256,))
+
+    def session_count(self, user: str) -> int:
+        return self._rows("SELECT count(*) AS n FROM sessions WHERE user = ?", (user,))[0]["n"]
+
+    # ---- node tokens ----------------------------------------------------------------------
 
     def add_api_token(self, name: str, token_sha256: str) -> None:
+        if not name.strip():
+            raise ValueError("a token names its node")
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO api_tokens (token_sha256, name, created_at) VALUES (?,?,?)",
@@ -671,8 +795,94 @@ class Store:
             )
 
     def api_token_name(self, token_sha256: str) -> str | None:
-        rows = self._rows("SELECT name FROM api_tokens WHERE token_sha256 = ?", (token_sha256,))
+        rows = self._rows(
+            "SELECT name FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL", (token_sha256,)
+        )
         return rows[0]["name"] if rows else None
+
+    def api_tokens(self) -> list[ApiToken]:
+        return [ApiToken(**r) for r in self._rows("SELECT * FROM api_tokens ORDER BY name, created_at")]
+
+    def revoke_api_tokens(self, *, node: str | None = None, digest_prefix: str | None = None) -> int:
+        """Revoke every live token of ``node``, or the one whose digest starts with
+        ``digest_prefix`` (as ``deskline token list`` shows it); return how many."""
+        if bool(node) == bool(digest_prefix):
+            raise ValueError("name a node or a token id, not both")
+        with self._write() as conn:
+            if node:
+                cur = conn.execute(
+                    "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                    (_now_iso(), node),
+                )
+            else:
+                assert digest_prefix is not None
+                like = digest_prefix.lower().replace("%", "").replace("_", "") + "%"
+                matches = conn.execute(
+                    "SELECT count(*) FROM api_tokens WHERE token_sha256 LIKE ?", (like,)
+                ).fetchone()[0]
+                if matches > 1:
+                    raise Conflict(f"token id {digest_prefix!r} matches {matches} tokens; give more of it")
+                cur = conn.execute(
+                    "UPDATE api_tokens SET revoked_at = ? WHERE token_sha256 LIKE ? AND revoked_at IS NULL",
+                    (_now_iso(), like),
+                )
+            return cur.rowcount
+
+    # ---- audit log --------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, call_id: str = "", client: str = "") -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (at, actor, action, call_id, client) VALUES (?,?,?,?,?)",
+                (datetime.now(UTC).isoformat(timespec="milliseconds"), actor, action, call_id, client),
+            )
+
+    def audit_log(self, *, call_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        if call_id is None:
+            rows = self._rows("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._rows(
+                "SELECT * FROM audit_log WHERE call_id = ? ORDER BY id DESC LIMIT ?", (call_id, limit)
+            )
+        return [AuditEntry(**r) for r in rows]
+
+    # ---- calls' owners and stored peaks -------------------------------------------------------
+
+    def call_node(self, call_id: str) -> str | None:
+        """The node that posted the call ('' for one written here), None if there is no such call."""
+        rows = self._rows("SELECT node FROM calls WHERE id = ?", (call_id,))
+        return rows[0]["node"] if rows else None
+
+    def save_node_call(self, call: CallRecord, node: str) -> None:
+        """A call posted by ``node``: a new one, or an update of one that node posted before."""
+        with self._write() as conn:
+            row = conn.execute("SELECT node FROM calls WHERE id = ?", (call.id,)).fetchone()
+            if row is not None and row[0] != node:
+                raise Conflict(
+                    f"call {call.id!r} was stored by another node; a node updates only its own calls"
+                )
+            self._write_call(conn, call)
+            conn.execute("UPDATE calls SET node = ? WHERE id = ?", (node, call.id))
+
+    def stored_peaks(
+        self, call_id: str, buckets: int, audio_path: str, size: int, mtime_ns: int
+    ) -> str | None:
+        rows = self._rows(
+            "SELECT peaks FROM peaks WHERE call_id = ? AND buckets = ? AND audio_path = ? AND size = ?"
+            " AND mtime_ns = ?",
+            (call_id, buckets, audio_path, size, mtime_ns),
+        )
+        return rows[0]["peaks"] if rows else None
+
+    def store_peaks(
+        self, call_id: str, buckets: int, audio_path: str, size: int, mtime_ns: int, peaks: str
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO peaks (call_id, buckets, audio_path, size, mtime_ns, peaks)"
+                " VALUES (?,?,?,?,?,?)",
+                (call_id, buckets, audio_path, size, mtime_ns, peaks),
+            )
 
     def upsert_engineer(self, name: str, *, certified: bool = True, lines: list[str] | None = None) -> None:
         with self._write() as conn:
@@ -877,7 +1087,14 @@ class Store:
             (r[0], round(r[1], 2)): r[2]
             for r in conn.execute("SELECT rule_id, start, id FROM findings WHERE call_id = ?", (call.id,))
         }
-        conn.execute("DELETE FROM findings WHERE call_id = ?", (call.id,))
+        # A reviewed, acknowledged or disputed finding is never erased by a re-save that lacks it:
+        # the supervisor's and the engineer's decisions about it must keep what they were about.
+        incoming = {(f.rule_id, round(f.start, 2)) for f in call.findings}
+        decided = [old_ids[key] for key in kept if key not in incoming and key in old_ids]
+        conn.execute(
+            f"DELETE FROM findings WHERE call_id = ? AND id NOT IN ({','.join('?' * len(decided))})",
+            (call.id, *decided),
+        )
         # Findings that keep an old id go in first, so a fresh id can never take theirs.
         planned = [
             (old_ids.pop((f.rule_id, round(f.start, 2)), None), seq, f) for seq, f in enumerate(call.findings)
@@ -915,7 +1132,8 @@ class Store:
                 utt.start,
                 utt.end,
                 utt.text,
-                " ".join(search_tokens(utt.text)),
+                # Secrets and personal numbers never reach the search index.
+                " ".join(search_tokens(mask_text(utt.text))),
                 json.dumps([w.__dict__ for w in utt.words], ensure_ascii=False),
                 utt.confidence,
                 utt.engine,

@@ -105,7 +105,9 @@ def _check_format(path: Path) -> sf._SoundFileInfo:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as e:
         raise AudioFormatError(path, f"is not a readable WAV file ({e})") from None
-    if info.format != "WAV":
+    # WAVEX is WAVE_FORMAT_EXTENSIBLE, what many recorders write: the same RIFF WAV with a
+    # longer format chunk naming the sample format by GUID.
+    if info.format not in ("WAV", "WAVEX"):
         raise AudioFormatError(path, f"is a {info.format} file, not WAV")
     if info.subtype not in _SUPPORTED_SUBTYPES:
         what = _UNSUPPORTED_SUBTYPES.get(info.subtype, f"{info.subtype_info} samples")

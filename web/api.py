@@ -9,23 +9,50 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from models.masking import mask_text
 from models.records import CallRecord
-from models.store import Page
-from web.auth import Principal, api_person, api_principal, api_supervisor, can_see_call
+from models.store import Conflict, Page
+from web.auth import (
+    Principal,
+    api_person,
+    api_principal,
+    api_supervisor,
+    can_see_call,
+    session_still_valid,
+)
 from web.console import Console, finding_payload, plain
-from web.peaks import AudioUnavailable, compute_peaks
+from web.inputs import (
+    ERROR_RESPONSES,
+    MAX_NAME,
+    MAX_SEARCH,
+    MAX_TEXT,
+    CallId,
+    CallIdPath,
+    CallIn,
+    Day,
+    Name,
+    PlainJson,
+    RecordId,
+    RecordIdPath,
+    Time,
+    check_plain_json,
+)
+from web.masking import mask_call_payload, mask_finding_payload, mask_live_event
+from web.peaks import AudioUnavailable, stored_peaks
 from web.recordings import recording_file
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=ERROR_RESPONSES)
 SSE_KEEPALIVE_S = 15.0
 
 
@@ -35,35 +62,59 @@ def console_of(request: Request) -> Console:
 
 class ReviewIn(BaseModel):
     verdict: Literal["fail", "pass", "warn"]
-    comment: str = Field(default="", max_length=2000)
+    comment: str = Field(default="", max_length=MAX_TEXT)
 
 
 class DisputeIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=MAX_TEXT, pattern=r"\S")
 
 
 class ResolveIn(BaseModel):
-    resolution: str = Field(default="", max_length=2000)
+    resolution: str = Field(default="", max_length=MAX_TEXT)
 
 
 class WrittenReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=20000)
     channel: Literal["web", "email"] = "web"
-    written_at: datetime | None = None
+    written_at: Time | None = None
 
 
 class CallFilters(BaseModel):
-    since: datetime | None = None
-    until: datetime | None = None
-    line: str | None = None
-    engineer: str | None = None
-    clause: str | None = None
-    score_min: float | None = Field(default=None, ge=0, le=100)
-    score_max: float | None = Field(default=None, ge=0, le=100)
-    text: str | None = None
+    model_config = ConfigDict(extra="forbid")
+    since: Time | None = None
+    until: Time | None = None
+    line: Name | None = None
+    engineer: Name | None = None
+    clause: Name | None = None
+    score_min: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    score_max: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    text: str | None = Field(default=None, max_length=MAX_SEARCH)
     status: Literal["live", "done", "failed"] | None = None
     limit: int = Field(default=50, ge=1, le=1000)
-    after: str | None = None
+    after: str | None = Field(default=None, max_length=4 * MAX_NAME)
+
+
+class LiveEventIn(BaseModel):
+    """One live event from a node; fields beyond these are passed on as they are."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    type: Name = Field(min_length=1)
+    call_id: CallId
+    finding: dict[Name, PlainJson] | None = Field(default=None, max_length=100)
+
+    def plain(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_unset=True)
+        if len(data) > 50:
+            raise ValueError("a live event has at most 50 fields")
+        for key, value in data.items():
+            check_plain_json(value)  # finite and not too deep
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                raise ValueError(f"live event field {key} is longer than {MAX_TEXT} characters")
+        return data
+
+
+def call_url(call_id: str) -> str:
+    return "/calls/" + quote(call_id, safe="")
 
 
 def list_visible_calls(console: Console, user: Principal, filters: CallFilters) -> Page:
@@ -81,8 +132,13 @@ def visible_call(console: Console, user: Principal, call_id: str) -> CallRecord:
     if not can_see_call(user, console.store.call_engineer(call_id)):
         raise HTTPException(status_code=404, detail=f"call {call_id!r} not found")
     call = console.store.get_call(call_id)
-    assert call is not None
+    if call is None:
+        raise HTTPException(status_code=404, detail=f"call {call_id!r} not found")
     return call
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 def visible_finding(console: Console, user: Principal, finding_id: int) -> Any:
@@ -92,13 +148,20 @@ def visible_finding(console: Console, user: Principal, finding_id: int) -> Any:
     return sf
 
 
-def call_payload(console: Console, call: CallRecord) -> dict[str, Any]:
+def call_payload(console: Console, call: CallRecord, user: Principal) -> dict[str, Any]:
+    """The call as ``user`` may see it: an engineer gets the reviews' outcome without the
+    supervisors' internal comments; spoken secrets and personal numbers are masked."""
     data = call.to_dict()
     data["findings"] = [finding_payload(sf) for sf in console.store.findings(call.id)]
-    data["reviews"] = plain(console.store.reviews(call_id=call.id))
-    data["audio_url"] = f"/api/calls/{call.id}/audio" if call.audio_path else None
-    data["peaks_url"] = f"/api/calls/{call.id}/peaks" if call.audio_path else None
-    return data
+    reviews = plain(console.store.reviews(call_id=call.id))
+    if not user.is_supervisor:
+        for review in reviews:
+            review.pop("comment", None)
+    data["reviews"] = reviews
+    base = "/api" + call_url(call.id)
+    data["audio_url"] = f"{base}/audio" if call.audio_path else None
+    data["peaks_url"] = f"{base}/peaks" if call.audio_path else None
+    return mask_call_payload(data)
 
 
 def audio_file(request: Request, call: CallRecord) -> Path:
@@ -125,52 +188,82 @@ def list_calls(
 
 @router.post("/calls", status_code=201)
 def post_call(
-    request: Request, user: Annotated[Principal, Depends(api_principal)], call: Annotated[CallRecord, Body()]
+    request: Request, user: Annotated[Principal, Depends(api_principal)], call: Annotated[CallIn, Body()]
 ) -> dict[str, str]:
-    """A hotline node (bearer token) or a supervisor stores a finished call."""
+    """A hotline node (bearer token) stores a finished call: a new one, or one it posted
+    before (never another node's). A supervisor may store one too. Reviewed, acknowledged
+    and disputed findings are never erased by a re-post."""
     if user.role == "engineer":
         raise HTTPException(status_code=403, detail="engineers cannot post calls")
+    store = console_of(request).store
     try:
-        console_of(request).store.save_call(call)
+        record = call.record()
+        if user.role == "node":
+            store.save_node_call(record, user.name)
+        else:
+            store.save_call(record)
+    except Conflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return {"id": call.id, "url": f"/calls/{call.id}"}
+    return {"id": call.id, "url": call_url(call.id)}
 
 
 @router.get("/calls/{call_id}")
 def get_call(
-    request: Request, call_id: str, user: Annotated[Principal, Depends(api_person)]
+    request: Request, call_id: CallIdPath, user: Annotated[Principal, Depends(api_person)]
 ) -> dict[str, Any]:
     console = console_of(request)
-    return call_payload(console, visible_call(console, user, call_id))
+    call = visible_call(console, user, call_id)
+    console.store.audit(user.name, "open", call.id, client_address(request))
+    return call_payload(console, call, user)
 
 
 @router.get("/calls/{call_id}/peaks")
 def get_peaks(
     request: Request,
-    call_id: str,
+    call_id: CallIdPath,
     user: Annotated[Principal, Depends(api_person)],
     buckets: Annotated[int, Query(ge=10, le=5000)] = 800,
 ) -> dict[str, Any]:
-    call = visible_call(console_of(request), user, call_id)
+    console = console_of(request)
+    call = visible_call(console, user, call_id)
     try:
-        return compute_peaks(audio_file(request, call), buckets)
+        return stored_peaks(console.store, call.id, audio_file(request, call), buckets)
     except AudioUnavailable as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
 @router.get("/calls/{call_id}/audio", response_class=FileResponse)
 def get_audio(
-    request: Request, call_id: str, user: Annotated[Principal, Depends(api_person)]
+    request: Request, call_id: CallIdPath, user: Annotated[Principal, Depends(api_person)]
 ) -> FileResponse:
-    """The stereo recording (caller left, engineer right); honours Range for seeking."""
-    call = visible_call(console_of(request), user, call_id)
-    return FileResponse(audio_file(request, call), media_type="audio/wav")
+    """The stereo recording (caller left, engineer right); honours Range for seeking.
+    Each request is recorded in the audit log (a seek is a new request)."""
+    console = console_of(request)
+    call = visible_call(console, user, call_id)
+    path = audio_file(request, call)
+    console.store.audit(user.name, "play", call.id, client_address(request))
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request,
+    user: Annotated[Principal, Depends(api_supervisor)],
+    call_id: CallId | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Who opened and played which call, newest first."""
+    return plain(console_of(request).store.audit_log(call_id=call_id, limit=limit))
 
 
 @router.post("/findings/{finding_id}/review")
 def review_finding(
-    request: Request, finding_id: int, body: ReviewIn, user: Annotated[Principal, Depends(api_supervisor)]
+    request: Request,
+    finding_id: RecordIdPath,
+    body: ReviewIn,
+    user: Annotated[Principal, Depends(api_supervisor)],
 ) -> dict[str, Any]:
     console = console_of(request)
     visible_finding(console, user, finding_id)
@@ -180,21 +273,28 @@ def review_finding(
 
 
 @router.post("/findings/{finding_id}/acknowledge")
-def acknowledge(request: Request, finding_id: int, user: Annotated[Principal, Depends(api_person)]) -> dict:
+def acknowledge(
+    request: Request, finding_id: RecordIdPath, user: Annotated[Principal, Depends(api_person)]
+) -> dict:
     console = console_of(request)
     visible_finding(console, user, finding_id)
     console.store.acknowledge_finding(finding_id, engineer=user.name)
-    return finding_payload(console.store.get_finding(finding_id))
+    return mask_finding_payload(finding_payload(console.store.get_finding(finding_id)))
 
 
 @router.post("/findings/{finding_id}/dispute", status_code=201)
 def dispute(
-    request: Request, finding_id: int, body: DisputeIn, user: Annotated[Principal, Depends(api_person)]
+    request: Request,
+    finding_id: RecordIdPath,
+    body: DisputeIn,
+    user: Annotated[Principal, Depends(api_person)],
 ) -> dict[str, Any]:
     console = console_of(request)
     visible_finding(console, user, finding_id)
     try:
         return plain(console.store.dispute_finding(finding_id, engineer=user.name, reason=body.reason))
+    except Conflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
@@ -203,8 +303,8 @@ def dispute(
 def reviews(
     request: Request,
     user: Annotated[Principal, Depends(api_supervisor)],
-    call_id: str | None = None,
-    finding_id: int | None = None,
+    call_id: CallId | None = None,
+    finding_id: RecordId | None = None,
 ) -> list[dict[str, Any]]:
     return plain(console_of(request).store.reviews(call_id=call_id, finding_id=finding_id))
 
@@ -220,9 +320,15 @@ def disputes(
 
 @router.post("/disputes/{dispute_id}/resolve")
 def resolve(
-    request: Request, dispute_id: int, body: ResolveIn, user: Annotated[Principal, Depends(api_supervisor)]
+    request: Request,
+    dispute_id: RecordIdPath,
+    body: ResolveIn,
+    user: Annotated[Principal, Depends(api_supervisor)],
 ) -> dict[str, str]:
-    console_of(request).store.resolve_dispute(dispute_id, by=user.name, resolution=body.resolution)
+    try:
+        console_of(request).store.resolve_dispute(dispute_id, by=user.name, resolution=body.resolution)
+    except Conflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     return {"status": "resolved"}
 
 
@@ -233,19 +339,21 @@ def callbacks(
     state: Literal["due", "overdue", "kept", "open_vague"] | None = None,
 ) -> list[dict[str, Any]]:
     engineer = None if user.is_supervisor else user.name
-    return plain(console_of(request).store.callbacks(engineer=engineer, state=state))
+    tasks = plain(console_of(request).store.callbacks(engineer=engineer, state=state))
+    return [{**t, "text": mask_text(t["text"])} for t in tasks]
 
 
 @router.post("/callbacks/{callback_id}/done")
 def callback_done(
-    request: Request, callback_id: int, user: Annotated[Principal, Depends(api_person)]
+    request: Request, callback_id: RecordIdPath, user: Annotated[Principal, Depends(api_person)]
 ) -> dict[str, Any]:
     store = console_of(request).store
     task = store.get_callback(callback_id)
     if task is None or not (user.is_supervisor or task.engineer == user.name):
         raise HTTPException(status_code=404, detail=f"callback {callback_id} not found")
     store.mark_callback_done(callback_id, by=user.name)
-    return plain(store.get_callback(callback_id))
+    done = plain(store.get_callback(callback_id))
+    return {**done, "text": mask_text(done["text"])}
 
 
 @router.get("/rules/precision")
@@ -265,7 +373,7 @@ def trends(
     request: Request,
     user: Annotated[Principal, Depends(api_person)],
     days: Annotated[int, Query(ge=1, le=366)] = 30,
-    engineer: str | None = None,
+    engineer: Name | None = None,
 ) -> dict[str, Any]:
     if not user.is_supervisor:
         engineer = user.name
@@ -275,12 +383,18 @@ def trends(
 
 @router.get("/live/calls")
 def live_calls(request: Request, user: Annotated[Principal, Depends(api_supervisor)]) -> list[dict[str, Any]]:
-    return console_of(request).hub.live_calls()
+    return [mask_live_event(c) for c in console_of(request).hub.live_calls()]
 
 
-async def sse_stream(console: Console, request: Request) -> AsyncIterator[str]:
+SSE_RECHECK_S = 5.0
+
+
+async def sse_stream(
+    console: Console, request: Request, allowed: Callable[[], bool] = lambda: True
+) -> AsyncIterator[str]:
     events = console.hub.subscribe()
     yield "retry: 2000\n\n"
+    checked = time.monotonic()
     try:
         while True:
             try:
@@ -288,9 +402,17 @@ async def sse_stream(console: Console, request: Request) -> AsyncIterator[str]:
             except TimeoutError:
                 if await request.is_disconnected():
                     return
+                event = None
+            # An open stream ends as soon as its session would (sign-out, disable, role change).
+            if time.monotonic() - checked >= SSE_RECHECK_S or event is None:
+                if not allowed():
+                    return
+                checked = time.monotonic()
+            if event is None:
                 yield ": keep-alive\n\n"
                 continue
-            yield f"event: {event['type']}\ndata: {json.dumps(plain(event), ensure_ascii=False)}\n\n"
+            shown = mask_live_event(plain(event))
+            yield f"event: {event['type']}\ndata: {json.dumps(shown, ensure_ascii=False)}\n\n"
     finally:
         await events.aclose()
 
@@ -301,7 +423,7 @@ async def live_events(
 ) -> StreamingResponse:
     """Server-sent events: ``call_started``, ``finding``, ``utterance``, ``call_ended``."""
     return StreamingResponse(
-        sse_stream(console_of(request), request),
+        sse_stream(console_of(request), request, session_still_valid(request, user)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -310,14 +432,14 @@ async def live_events(
 @router.post("/live/events", status_code=202)
 def post_live_event(
     request: Request,
-    event: Annotated[dict[str, Any], Body()],
+    event: Annotated[LiveEventIn, Body()],
     user: Annotated[Principal, Depends(api_principal)],
 ) -> dict[str, str]:
     """A hotline node on another machine forwards its live events here."""
     if user.role == "engineer":
         raise HTTPException(status_code=403, detail="engineers cannot publish live events")
     try:
-        console_of(request).hub.publish(event)
+        console_of(request).hub.publish(event.plain())
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     return {"status": "published"}
@@ -327,10 +449,11 @@ def post_live_event(
 def hours(
     request: Request,
     user: Annotated[Principal, Depends(api_person)],
-    start: date | None = None,
+    start: Day | None = None,
     days: Annotated[int, Query(ge=1, le=92)] = 28,
 ) -> list[dict[str, Any]]:
-    return console_of(request).hours(start or date.today(), days)
+    console = console_of(request)
+    return console.hours(start or console.today(), days)
 
 
 @router.post("/written-replies", status_code=201)
@@ -367,6 +490,6 @@ def written_replies(
 
 @router.get("/tickets")
 def tickets(
-    request: Request, user: Annotated[Principal, Depends(api_supervisor)], status: str | None = None
+    request: Request, user: Annotated[Principal, Depends(api_supervisor)], status: Name | None = None
 ) -> list[dict[str, Any]]:
     return plain(console_of(request).store.tickets(status=status))

@@ -19,17 +19,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from models.store import NotFound, Store
+from models.store import Conflict, NotFound, Store
 from web import api, pages
-from web.auth import LoginRequired
+from web.auth import SESSION_MAX_AGE_S, LoginRequired
 from web.console import Console, Scorer, ScoringUnavailable
+from web.docs import DOCS_ASSETS, add_api_docs
+from web.limits import MAX_BODY_BYTES, BodyLimit, SecurityHeaders
 from web.live import LiveHub
 from web.metrics import build_registry, check_scraper, latency_middleware
 from web.recordings import resolve_roots
 from web.throttle import LoginThrottle
 
 STATIC_DIR = Path(__file__).parent / "static"
-SESSION_MAX_AGE_S = 12 * 3600
 
 
 def create_app(
@@ -44,6 +45,7 @@ def create_app(
     audio_roots: list[Path] | None = None,
     metrics_token: str = "",
     login_throttle: LoginThrottle | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The console on ``store``.
 
@@ -55,7 +57,8 @@ def create_app(
     ``audio_roots``: folders a served recording must resolve into (None = no confinement;
     the configured console always passes them). ``metrics_token``: the bearer token
     /metrics needs ("" = loopback clients only). ``login_throttle``: limits failed
-    sign-ins (a default one if None; tests pass one with their own clock).
+    sign-ins (a default one if None; tests pass one with their own clock). ``max_body_bytes``:
+    the largest request body accepted (413 beyond it).
     """
     if len(secret_key) < 16:
         raise ValueError("secret_key must be at least 16 characters")
@@ -63,6 +66,10 @@ def create_app(
         title="Deskline console",
         version="0.1.0",
         description="桌面运维热线 质检控制台 — JSON API (session + X-CSRF-Token header, or a bearer token)",
+        # Served below, behind sign-in, from files shipped with the console (no CDN).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     hub = live_events or LiveHub()
     app.state.console = Console(store=store, hub=hub, rules=rules, calendars=calendars or {}, scorer=scorer)
@@ -71,6 +78,8 @@ def create_app(
     registry, latency = build_registry(store, hub)
 
     app.middleware("http")(latency_middleware(latency))
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key,
@@ -80,6 +89,8 @@ def create_app(
         https_only=https_only,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    add_api_docs(app)
     app.include_router(api.router)
     app.include_router(pages.router)
 
@@ -91,6 +102,10 @@ def create_app(
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return _error(request, 409, str(exc))
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
@@ -111,7 +126,7 @@ def create_app(
                 {
                     "detail": f"bad input: {problems}",
                     "errors": jsonable_encoder(
-                        [{k: v for k, v in e.items() if k != "input"} for e in exc.errors()]
+                        [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
                     ),
                 },
                 status_code=422,

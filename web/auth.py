@@ -1,26 +1,33 @@
 """Who is asking: signed-cookie sessions, CSRF tokens, bearer tokens, and role checks.
 
 Pages and the JSON API share one session cookie (Starlette's SessionMiddleware, signed
-with itsdangerous, HttpOnly, SameSite=Lax). Every form POST carries the session's CSRF
-token in a hidden field; every unsafe API request carries it in the ``X-CSRF-Token``
-header, unless it comes from a hotline node with a bearer API token instead of a
-session. An engineer asking for someone else's call gets 404, as if it did not exist.
+with itsdangerous, HttpOnly, SameSite=Lax) that holds only a random session id and the
+CSRF token; the session itself (who, until when) is a row in the store. Every form POST
+carries the session's CSRF token in a hidden field; every unsafe API request carries
+it in the ``X-CSRF-Token`` header, unless it comes from a hotline node with a bearer API
+token instead of a session. An engineer asking for someone else's call gets 404, as if it did not exist.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from fastapi import HTTPException, Request
 
+from models.schema import utc_key
 from web.users import api_token_owner
 
 Role = Literal["supervisor", "engineer", "node"]
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SESSION_MAX_AGE_S = 12 * 3600
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -50,22 +57,56 @@ def csrf_ok(request: Request, token: str | None) -> bool:
     return bool(expected and token and hmac.compare_digest(expected, token))
 
 
+def _session_digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def sign_in(request: Request, name: str, role: str) -> None:
     # A fresh session (and CSRF token) at sign-in, so a planted cookie is worth nothing.
+    # The cookie carries only a random session id; the session itself lives in the store,
+    # so signing out, disabling, deleting or re-roling the user ends it at once.
     request.session.clear()
-    request.session["user"] = {"name": name, "role": role}
+    session_id = secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + timedelta(seconds=SESSION_MAX_AGE_S)
+    request.app.state.console.store.add_session(_session_digest(session_id), name, utc_key(expires))
+    request.session["sid"] = session_id
     csrf_token(request)
 
 
 def sign_out(request: Request) -> None:
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        request.app.state.console.store.end_session(_session_digest(session_id))
     request.session.clear()
 
 
 def session_principal(request: Request) -> Principal | None:
-    data = request.session.get("user")
-    if not isinstance(data, dict) or data.get("role") not in ("supervisor", "engineer"):
-        return None
-    return Principal(name=str(data["name"]), role=data["role"])
+    """The signed-in user as the store knows them now (role included), or None."""
+    cached = getattr(request.state, "principal", _UNSET)
+    if cached is not _UNSET:
+        return cached
+    principal = None
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str) and session_id:
+        user = request.app.state.console.store.session_user(_session_digest(session_id))
+        if user is not None and user.role in ("supervisor", "engineer"):
+            principal = Principal(name=user.name, role=user.role)
+    request.state.principal = principal
+    return principal
+
+
+def session_still_valid(request: Request, user: Principal) -> Callable[[], bool]:
+    """For a long-lived response (the live event stream): whether the session it was opened
+    with is still there with the same role, asked again while it runs."""
+    session_id = request.session.get("sid")
+    store = request.app.state.console.store
+    digest = _session_digest(session_id) if isinstance(session_id, str) else ""
+
+    def check() -> bool:
+        found = store.session_user(digest) if digest else None
+        return found is not None and found.name == user.name and found.role == user.role
+
+    return check
 
 
 def page_user(request: Request) -> Principal:
@@ -89,7 +130,7 @@ def api_principal(request: Request) -> Principal:
     if header.lower().startswith("bearer "):
         owner = api_token_owner(request.app.state.console.store, header[7:].strip())
         if owner is None:
-            raise HTTPException(status_code=401, detail="unknown API token")
+            raise HTTPException(status_code=401, detail="unknown API token (never issued, or revoked)")
         return Principal(name=owner, role="node")
     user = session_principal(request)
     if user is None:

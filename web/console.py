@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from models.records import Finding, Scorecard
@@ -97,6 +97,18 @@ class Console:
         except ImportError as exc:
             raise ScoringUnavailable(f"the written-reply checker is not available: {exc}") from exc
         return check_written_reply(text, self._rules(), written_at)
+
+    def zone(self, line: str | None = None) -> tzinfo:
+        """The time zone dates are shown and filtered in: the line's, else the first line's
+        (the console's own host zone only when no line is configured)."""
+        calendar = self.calendars.get(line) if line else None
+        if calendar is None and self.calendars:
+            calendar = self.calendars[sorted(self.calendars)[0]]
+        zone = getattr(calendar, "zone", None)
+        return zone if zone is not None else datetime.now().astimezone().tzinfo or UTC
+
+    def today(self, line: str | None = None) -> date:
+        return datetime.now(self.zone(line)).date()
 
     def hours(self, start: date, days: int) -> list[dict[str, Any]]:
         """Each line's schedule for ``days`` days from ``start``, as plain data."""

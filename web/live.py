@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 # The events the board understands; others (e.g. "engineer_ringing", "voicemail") are
 # passed on to subscribers as they are.
 EVENT_TYPES = ("call_started", "engineer_answered", "finding", "utterance", "call_ended")
+# A call whose end never arrived (its node died, an event was lost) leaves the board after this.
+MAX_LIVE_S = 6 * 3600.0
 
 
 class _Subscriber:
@@ -33,7 +35,11 @@ class _Subscriber:
 class LiveHub:
     """Fan-out of live events to every open board."""
 
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(
+        self, queue_size: int = 256, max_live_s: float = MAX_LIVE_S, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._max_live_s = max_live_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._subscribers: set[_Subscriber] = set()
         self._queue_size = queue_size
@@ -52,7 +58,9 @@ class LiveHub:
             raise ValueError(f"a live event needs a type (e.g. {', '.join(EVENT_TYPES)}), got {kind!r}")
         if not isinstance(event.get("call_id"), str) or not event["call_id"]:
             raise ValueError("a live event needs a call_id")
-        event = {**event, "published_at": time.time()}
+        if kind == "finding" and not isinstance(event.get("finding"), dict):
+            raise ValueError("a finding event needs a finding (an object with clause, verdict, ...)")
+        event = {**event, "published_at": self._clock()}
         with self._lock:
             self._track(event)
             subscribers = list(self._subscribers)
@@ -65,6 +73,9 @@ class LiveHub:
 
     def live_calls(self) -> list[dict[str, Any]]:
         with self._lock:
+            cutoff = self._clock() - self._max_live_s
+            for stale in [k for k, c in self._calls.items() if c["started_monotonic"] < cutoff]:
+                del self._calls[stale]
             return [dict(c, findings=list(c["findings"])) for c in self._calls.values()]
 
     async def subscribe(self) -> AsyncIterator[dict[str, Any]]:

@@ -11,17 +11,21 @@ import json
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from models.masking import mask_text
+from models.store import Conflict
 from web.api import (
     CallFilters,
     WrittenReplyIn,
     call_payload,
+    call_url,
+    client_address,
     list_visible_calls,
     score_written_reply,
     trend_window,
@@ -39,6 +43,8 @@ from web.auth import (
     sign_out,
 )
 from web.console import Console, plain
+from web.inputs import MAX_NAME, MAX_TEXT, CallIdPath, Day, RecordIdPath
+from web.masking import mask_call, mask_live_event
 from web.throttle import LoginThrottle, Throttled
 from web.users import authenticate
 
@@ -48,6 +54,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 VERDICT_CN = {"fail": "不合格", "pass": "合格", "warn": "提醒"}
 CALLBACK_STATE_CN = {"due": "待回电", "overdue": "已超时", "kept": "已完成", "open_vague": "无确切时间"}
 WEEKDAY_CN = ["", "周一", "周二", "周三", "周四", "周五", "周六", "周日"]
+templates.env.filters["seg"] = lambda value: quote(str(value), safe="")
+templates.env.filters["mask"] = lambda value: mask_text(str(value or ""))
 templates.env.globals.update(
     VERDICT_CN=VERDICT_CN, CALLBACK_STATE_CN=CALLBACK_STATE_CN, WEEKDAY_CN=WEEKDAY_CN
 )
@@ -82,8 +90,20 @@ def back_to(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def local_day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min).astimezone()
+def local_day_start(day: date, zone: Any) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+# Form fields: one cap for names and passwords, one for free text (the API's, so a form
+# cannot store what the API refuses).
+FormName = Annotated[str, Form(max_length=MAX_NAME)]
+FormText = Annotated[str, Form(max_length=MAX_TEXT)]
+FormToken = Annotated[str, Form(max_length=200)]
+
+
+class DayRange(BaseModel):
+    since: Day | None = None
+    until: Day | None = None
 
 
 # ---- sign-in -----------------------------------------------------------------------
@@ -97,15 +117,17 @@ def login_form(request: Request, next: str = "/") -> HTMLResponse:
 @router.post("/login")
 def login(
     request: Request,
-    name: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    csrf_token: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
+    name: FormName,
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: FormToken = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     require_csrf(request, csrf_token)
     throttle: LoginThrottle = request.app.state.login_throttle
     try:
-        attempt = throttle.begin(name, request.client.host if request.client else None)
+        # The client address is the socket's, or the one a configured proxy reports (see
+        # ``[console] trusted_proxies``); a client cannot claim one with X-Forwarded-For.
+        attempt = throttle.begin(name, client_address(request) or None)
     except Throttled as exc:
         page = render(
             request,
@@ -126,7 +148,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, csrf_token: FormToken = "") -> Response:
     require_csrf(request, csrf_token)
     sign_out(request)
     return back_to("/login")
@@ -142,17 +164,20 @@ def home(user: Annotated[Principal, Depends(page_user)]) -> Response:
 
 @router.get("/calls")
 def calls_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
-    params = {k: v for k, v in request.query_params.items() if v != ""}
+    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if v != ""}
     form = dict(params)
     error = ""
     page = None
+    console = console_of(request)
     try:
+        # Days are the line's days (the filtered line's, else the first line's time zone).
+        zone = console.zone(params.get("line"))
+        days = DayRange(**{k: params[k] for k in ("since", "until") if k in params})
         for key, shift in (("since", 0), ("until", 1)):
-            if key in params:
-                params[key] = local_day_start(
-                    date.fromisoformat(params[key]) + timedelta(days=shift)
-                ).isoformat()
-        page = list_visible_calls(console_of(request), user, CallFilters(**params))
+            day = getattr(days, key)
+            if day is not None:
+                params[key] = local_day_start(day + timedelta(days=shift), zone).isoformat()
+        page = list_visible_calls(console, user, CallFilters(**params))
     except ValidationError as exc:
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     except ValueError as exc:
@@ -175,10 +200,14 @@ def calls_page(request: Request, user: Annotated[Principal, Depends(page_supervi
 
 
 @router.get("/calls/{call_id}")
-def call_page(request: Request, call_id: str, user: Annotated[Principal, Depends(page_user)]) -> HTMLResponse:
+def call_page(
+    request: Request, call_id: CallIdPath, user: Annotated[Principal, Depends(page_user)]
+) -> HTMLResponse:
     console = console_of(request)
     call = visible_call(console, user, call_id)
-    data = call_payload(console, call)
+    console.store.audit(user.name, "open", call.id, client_address(request))
+    data = call_payload(console, call, user)
+    call = mask_call(call)
     findings_by_id = {f["id"]: f for f in data["findings"]}
     return render(
         request,
@@ -195,12 +224,12 @@ def call_page(request: Request, call_id: str, user: Annotated[Principal, Depends
 @router.post("/calls/{call_id}/findings/{finding_id}/review")
 def review_form(
     request: Request,
-    call_id: str,
-    finding_id: int,
-    verdict: Annotated[str, Form()],
+    call_id: CallIdPath,
+    finding_id: RecordIdPath,
+    verdict: Annotated[str, Form(max_length=10)],
     user: Annotated[Principal, Depends(page_supervisor)],
-    comment: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    comment: FormText = "",
+    csrf_token: FormToken = "",
 ) -> Response:
     require_csrf(request, csrf_token)
     console = console_of(request)
@@ -212,38 +241,41 @@ def review_form(
             status_code=422, detail=f"verdict must be one of fail, pass, warn, got {verdict!r}"
         )
     console.review(finding_id, reviewer=user.name, verdict=verdict, comment=comment.strip())
-    return back_to(f"/calls/{call_id}#finding-{finding_id}")
+    return back_to(f"{call_url(call_id)}#finding-{finding_id}")
 
 
 @router.post("/findings/{finding_id}/acknowledge")
 def acknowledge_form(
     request: Request,
-    finding_id: int,
+    finding_id: RecordIdPath,
     user: Annotated[Principal, Depends(page_user)],
-    csrf_token: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
     require_csrf(request, csrf_token)
     console = console_of(request)
     sf = visible_finding(console, user, finding_id)
     console.store.acknowledge_finding(finding_id, engineer=user.name)
-    return back_to(f"/calls/{sf.call_id}#finding-{finding_id}")
+    return back_to(f"{call_url(sf.call_id)}#finding-{finding_id}")
 
 
 @router.post("/findings/{finding_id}/dispute")
 def dispute_form(
     request: Request,
-    finding_id: int,
+    finding_id: RecordIdPath,
     user: Annotated[Principal, Depends(page_user)],
-    reason: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    reason: FormText = "",
+    csrf_token: FormToken = "",
 ) -> Response:
     require_csrf(request, csrf_token)
     console = console_of(request)
     sf = visible_finding(console, user, finding_id)
     if not reason.strip():
         raise HTTPException(status_code=422, detail="申诉需要填写理由 (a dispute needs a reason)")
-    console.store.dispute_finding(finding_id, engineer=user.name, reason=reason)
-    return back_to(f"/calls/{sf.call_id}#finding-{finding_id}")
+    try:
+        console.store.dispute_finding(finding_id, engineer=user.name, reason=reason)
+    except Conflict as exc:
+        raise HTTPException(status_code=409, detail=f"已申诉过 ({exc})") from exc
+    return back_to(f"{call_url(sf.call_id)}#finding-{finding_id}")
 
 
 # ---- engineer's own page -------------------------------------------------------------
@@ -275,13 +307,16 @@ def disputes_page(request: Request, user: Annotated[Principal, Depends(page_supe
 @router.post("/disputes/{dispute_id}/resolve")
 def resolve_form(
     request: Request,
-    dispute_id: int,
+    dispute_id: RecordIdPath,
     user: Annotated[Principal, Depends(page_supervisor)],
-    resolution: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    resolution: FormText = "",
+    csrf_token: FormToken = "",
 ) -> Response:
     require_csrf(request, csrf_token)
-    console_of(request).store.resolve_dispute(dispute_id, by=user.name, resolution=resolution.strip())
+    try:
+        console_of(request).store.resolve_dispute(dispute_id, by=user.name, resolution=resolution.strip())
+    except Conflict as exc:
+        raise HTTPException(status_code=409, detail=f"该申诉已处理 ({exc})") from exc
     return back_to("/disputes")
 
 
@@ -294,9 +329,9 @@ def callbacks_page(request: Request, user: Annotated[Principal, Depends(page_use
 @router.post("/callbacks/{callback_id}/done")
 def callback_done_form(
     request: Request,
-    callback_id: int,
+    callback_id: RecordIdPath,
     user: Annotated[Principal, Depends(page_user)],
-    csrf_token: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
     require_csrf(request, csrf_token)
     store = console_of(request).store
@@ -326,7 +361,7 @@ def trends_page(
 
 @router.get("/live")
 def live_page(request: Request, user: Annotated[Principal, Depends(page_supervisor)]) -> HTMLResponse:
-    calls = console_of(request).hub.live_calls()
+    calls = [mask_live_event(c) for c in console_of(request).hub.live_calls()]
     return render(request, "live.html", calls_json=script_json(plain(calls)))
 
 
@@ -334,7 +369,7 @@ def live_page(request: Request, user: Annotated[Principal, Depends(page_supervis
 def hours_page(
     request: Request, user: Annotated[Principal, Depends(page_user)], weeks: int = 4
 ) -> HTMLResponse:
-    today = date.today()
+    today = console_of(request).today()
     start = today - timedelta(days=today.weekday())
     error = ""
     try:
@@ -361,9 +396,9 @@ def written_page(request: Request, user: Annotated[Principal, Depends(page_user)
 def written_submit(
     request: Request,
     user: Annotated[Principal, Depends(page_user)],
-    text: Annotated[str, Form()] = "",
-    channel: Annotated[str, Form()] = "web",
-    csrf_token: Annotated[str, Form()] = "",
+    text: Annotated[str, Form(max_length=20000)] = "",
+    channel: Annotated[str, Form(max_length=10)] = "web",
+    csrf_token: FormToken = "",
 ) -> HTMLResponse:
     require_csrf(request, csrf_token)
     console = console_of(request)

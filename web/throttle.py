@@ -1,5 +1,11 @@
-"""Sign-in throttling: after too many failed sign-ins for one account name, or from one
-client address, further attempts are refused for a while without checking the password.
+"""Sign-in throttling: after too many failed sign-ins for one account from one client
+address, or from one client address for any accounts, further attempts from that client
+are refused for a while without checking the password.
+
+Counting per account *and* client means nobody can lock a user out by failing on purpose
+from elsewhere: the real user's own address keeps its own count. The client address is
+the socket's unless a configured proxy (``[console] trusted_proxies``) reports it, so a
+made-up X-Forwarded-For changes nothing.
 
 Kept in memory, per process. A restart forgets recent failures, which is acceptable for
 a window of minutes and avoids a store write on every failed sign-in.
@@ -37,8 +43,9 @@ class Attempt:
 
 
 class LoginThrottle:
-    """At most ``max_failures`` failed sign-ins per account name and per client address
-    within ``window_s`` seconds. Thread-safe; ``clock`` is injectable for tests."""
+    """At most ``max_failures`` failed sign-ins per (account name, client address) and
+    ``address_factor`` times that per client address, within ``window_s`` seconds.
+    Thread-safe; ``clock`` is injectable for tests."""
 
     def __init__(
         self,
@@ -46,12 +53,14 @@ class LoginThrottle:
         window_s: float = WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = MAX_KEYS,
+        address_factor: int = 4,
     ) -> None:
         if max_failures < 1 or window_s <= 0 or max_keys < 1:
             raise ValueError("max_failures, window_s and max_keys must be positive")
         self.max_failures = max_failures
         self.window_s = window_s
         self.max_keys = max_keys
+        self.address_factor = max(1, address_factor)
         self._clock = clock
         self._lock = threading.Lock()
         # key -> its latest failures as (time, name key), keys ordered by latest failure, stalest
@@ -65,9 +74,10 @@ class LoginThrottle:
         The attempt counts as a failure from the start, so parallel guesses cannot all
         slip in before the first of them is found wrong; ``succeeded`` takes it back.
         """
+        address = address or "unknown"
         # A digest, so a huge made-up name costs no more memory than a short one.
-        name_key = "name:" + hashlib.sha256(name.strip().encode()).hexdigest()[:32]
-        address_key = f"addr:{address or 'unknown'}"
+        name_key = "pair:" + hashlib.sha256(f"{name.strip()}\0{address}".encode()).hexdigest()[:32]
+        address_key = f"addr:{address}"
         with self._lock:
             now = self._clock()
             self._expire(now)
@@ -75,7 +85,7 @@ class LoginThrottle:
             if wait > 0:
                 raise Throttled(max(1, math.ceil(wait)))
             for key in (name_key, address_key):
-                entries = self._failures.pop(key, None) or deque(maxlen=self.max_failures)
+                entries = self._failures.pop(key, None) or deque(maxlen=self._limit(key))
                 entries.append((now, name_key))
                 self._failures[key] = entries
             while len(self._failures) > self.max_keys:
@@ -92,7 +102,7 @@ class LoginThrottle:
             if entries is not None:
                 kept = [e for e in entries if e[1] != attempt.name_key]
                 if kept:
-                    self._failures[attempt.address_key] = deque(kept, maxlen=self.max_failures)
+                    self._failures[attempt.address_key] = deque(kept, maxlen=self._limit(attempt.address_key))
                 else:
                     del self._failures[attempt.address_key]
 
@@ -102,9 +112,12 @@ class LoginThrottle:
         with self._lock:
             return len(self._failures)
 
+    def _limit(self, key: str) -> int:
+        return self.max_failures * (self.address_factor if key.startswith("addr:") else 1)
+
     def _wait(self, key: str, now: float) -> float:
         entries = self._failures.get(key)
-        if entries is None or len(entries) < self.max_failures:
+        if entries is None or len(entries) < self._limit(key):
             return 0.0
         return entries[0][0] + self.window_s - now
 

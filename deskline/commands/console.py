@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from deskline.config import load_config
-from deskline.console_runtime import build_app
-from deskline.errors import user_errors
+from deskline.console_runtime import PortBusy, build_app, check_port_free, uvicorn_config
+from deskline.errors import UserError, user_errors
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,14 +15,21 @@ def run(args: argparse.Namespace) -> int:
 
     from models.store import Store
 
+    os.umask(0o077)  # the store and its key file: this account only
     with user_errors():
         cfg = load_config(args.config)
     if args.db:
         from pathlib import Path
 
         cfg.store_path = Path(args.db)
-    app = build_app(cfg, Store(cfg.store_path))
     host, port = args.host or cfg.console.host, args.port or cfg.console.port
+    try:
+        check_port_free(host, port)
+    except PortBusy as exc:
+        raise UserError(str(exc)) from None
+    app = build_app(cfg, Store(cfg.store_path))
     print(f"Console on http://{host}:{port}/ (store {cfg.store_path})")
-    uvicorn.run(app, host=host, port=port, log_level="info" if args.verbose else "warning")
+    config = uvicorn_config(app, host, port, cfg.console.trusted_proxies,
+                            log_level="info" if args.verbose else "warning")
+    uvicorn.Server(config).run()
     return 0

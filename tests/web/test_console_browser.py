@@ -144,3 +144,20 @@ def test_live_board_receives_a_finding(browser: Browser, server: str, hub: LiveH
     hub.publish({"type": "call_ended", "call_id": "live-42"})
     expect(page.locator("#live-live-42")).to_have_count(0)
     page.close()
+
+
+def test_pages_work_under_the_content_security_policy(browser: Browser, server: str) -> None:
+    """Every page and the docs render in Chromium with no CSP violation and no script error."""
+    page = signed_in(browser, server, "王主管")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    pages = ("/calls", "/calls/call-zw-1", "/live", "/disputes", "/rules", "/trends", "/hours", "/written")
+    for path in pages:
+        page.goto(path)
+        page.wait_for_load_state("load")
+    page.goto("/calls/call-zw-1")
+    expect(page.locator("#player")).to_be_visible()
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Deskline console", timeout=30_000)
+    assert not problems, problems

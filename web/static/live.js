@@ -30,7 +30,10 @@
       tr.append(text("td", c.call_id), text("td", c.engineer || "振铃中…"), text("td", c.line || ""),
         text("td", c.caller || ""), text("td", elapsed(c), "elapsed"));
       const td = document.createElement("td");
-      (c.findings || []).forEach(function (f) { td.append(text("span", f.clause, "tag " + f.verdict)); });
+      // A malformed finding (null, a string) is skipped, never allowed to stop the board.
+      (c.findings || []).forEach(function (f) {
+        if (f && typeof f === "object") td.append(text("span", String(f.clause || "?"), "tag " + (f.verdict || "")));
+      });
       tr.append(td);
       tbody.append(tr);
     });
@@ -38,7 +41,7 @@
   }
 
   function alert(event) {
-    const f = event.finding || {};
+    const f = event.finding && typeof event.finding === "object" ? event.finding : {};
     const c = calls[event.call_id] || {};
     const li = document.createElement("li");
     li.className = "fresh " + (f.verdict || "");
@@ -52,23 +55,31 @@
   const source = new EventSource("/api/live/events");
   source.onopen = function () { status.textContent = "已连接"; document.body.dataset.sse = "open"; };
   source.onerror = function () { status.textContent = "连接中断，正在重连…"; };
+  function parse(m) {
+    try { const e = JSON.parse(m.data); return e && typeof e === "object" && e.call_id ? e : null; }
+    catch (err) { return null; }
+  }
   source.addEventListener("call_started", function (m) {
-    const e = JSON.parse(m.data);
+    const e = parse(m);
+    if (!e) return;
     calls[e.call_id] = Object.assign({ findings: [] }, e);
     render();
   });
   source.addEventListener("engineer_answered", function (m) {
-    const e = JSON.parse(m.data);
+    const e = parse(m);
+    if (!e) return;
     if (calls[e.call_id]) { calls[e.call_id].engineer = e.engineer; render(); }
   });
   source.addEventListener("finding", function (m) {
-    const e = JSON.parse(m.data);
+    const e = parse(m);
+    if (!e) return;
     if (calls[e.call_id]) calls[e.call_id].findings.push(e.finding);
     alert(e);
     render();
   });
   source.addEventListener("call_ended", function (m) {
-    delete calls[JSON.parse(m.data).call_id];
+    const e = parse(m);
+    if (e) delete calls[e.call_id];
     render();
   });
   setInterval(function () {
