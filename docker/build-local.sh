@@ -12,7 +12,7 @@
 # - host networking for the builds, and the host's CA bundle plus a pip.conf naming it,
 #   mounted for the build steps only (pip behind this machine's TLS proxy).
 # Environment: DESKLINE_IMAGE_CACHE (default /var/cache/deskline/images),
-#              DESKLINE_IMAGE_TAG (default latest).
+#              DESKLINE_IMAGE_TAG (default latest), DESKLINE_NO_CACHE=1 (rebuild every layer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +47,7 @@ fi
 
 # 3. The base image, from Debian's own packages.
 if ! $SUDO podman image exists debian:bookworm-slim; then
+  base_started=$SECONDS
   ROOTFS_TAR="$CACHE/bookworm-minbase.tar"
   if [ ! -s "$ROOTFS_TAR" ]; then
     # The Debian archive apt already uses (its enabled sources), not a third-party repository.
@@ -64,6 +65,7 @@ if ! $SUDO podman image exists debian:bookworm-slim; then
   fi
   say "importing $ROOTFS_TAR as debian:bookworm-slim"
   $SUDO podman import "$ROOTFS_TAR" debian:bookworm-slim >/dev/null
+  say "made debian:bookworm-slim in $((SECONDS - base_started)) s"
 fi
 
 # 4. The images. pip inside the build reads the mounted pip.conf (the host's CA bundle).
@@ -72,7 +74,9 @@ printf '[global]\ncert = /run/host-ca.crt\n' > "$pip_conf"
 chmod 644 "$pip_conf"
 build() {  # build IMAGE DOCKERFILE CONTEXT
   local started=$SECONDS
-  $SUDO podman build --pull=never --network host \
+  local no_cache=()
+  if [ "${DESKLINE_NO_CACHE:-0}" = "1" ]; then no_cache=(--no-cache); fi
+  $SUDO podman build --pull=never --network host "${no_cache[@]}" \
     -v "$HOST_CA:/run/host-ca.crt:ro" -v "$pip_conf:/etc/pip.conf:ro" -t "$1" -f "$2" "$3"
   say "built $1 in $((SECONDS - started)) s"
 }

@@ -27,6 +27,8 @@ def test_nodes_are_the_dispatcher_set_and_report_to_the_console() -> None:
         cfg = load_config(DOCKER / "config" / f"{node}.toml")
         # The node's own socket: Kamailio sends calls there and trusts requests from there.
         assert (cfg.hotline.bind_ip, cfg.hotline.sip_port) == (address, int(port))
+        # The node reaches Kamailio on the same address, so one socket carries every call.
+        assert cfg.hotline.registrar == f"{address}:5060"
         assert cfg.console.url == f"http://127.0.0.1:{console.console.port}"
         # The console can play this node's recordings.
         served = [str(d) for d in console.console.audio_dirs]

@@ -105,7 +105,7 @@ class Stack:
             text = replace_once(text, r'^bind_ip = "192\.0\.2\.10"', 'bind_ip = "127.0.0.1"')
             text = replace_once(text, r"^sip_port = \d+", f"sip_port = {port}")
             text = replace_once(
-                text, r'^registrar = "127\.0\.0\.1:5060"', f'registrar = "127.0.0.1:{self.sip_port}"'
+                text, r'^registrar = "192\.0\.2\.10:5060"', f'registrar = "127.0.0.1:{self.sip_port}"'
             )
             text = replace_once(text, r'^url = "http://127\.0\.0\.1:8080"', f'url = "{self.console_url}"')
             if tokens:
@@ -142,6 +142,9 @@ class Stack:
                 f"podman {' '.join(args)}:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}"
             )
         return run
+
+    def state(self, service: str, template: str) -> str:
+        return self.podman("inspect", "--format", template, self.container(service)).stdout.strip()
 
     def logs(self, service: str) -> str:
         run = self.podman("logs", "--tail", "60", self.container(service), check=False)
@@ -330,6 +333,8 @@ def test_a_call_through_the_containers_is_recorded_scored_and_fails_over(stack: 
     # Round robin's next pick is the other node: stop it, and the call must fail over.
     other = "node-b" if first_node == "node-a" else "node-a"
     stack.podman("stop", stack.container(other))
+    # It stopped on SIGTERM by itself (stop_grace_period), not killed.
+    assert stack.state(other, "{{.State.ExitCode}}") == "0"
     before = recordings(stack)
     call_through_kamailio(stack, speech, "failover")
     assert wait_new_recording(stack, before)[0] == first_node
@@ -343,7 +348,11 @@ def test_a_call_through_the_containers_is_recorded_scored_and_fails_over(stack: 
     # Health checks: a running node passes, the stopped one is reported.
     assert stack.healthy("kamailio") and stack.healthy(first_node) and stack.healthy("console")
     assert not stack.healthy(other)
-    inspect = stack.podman(
-        "inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", stack.container("console")
-    )
-    assert inspect.stdout.strip() == "unless-stopped"
+    # A node that exits (here on SIGTERM from inside) is restarted by its restart policy.
+    restarts = int(stack.state(first_node, "{{.RestartCount}}"))
+    stack.podman("exec", stack.container(first_node), "sh", "-c", "kill -TERM 1")
+    deadline = time.monotonic() + 120
+    while int(stack.state(first_node, "{{.RestartCount}}")) == restarts:
+        assert time.monotonic() < deadline, "the exited node was not restarted:\n" + stack.logs(first_node)
+        time.sleep(1)
+    stack.wait_healthy(first_node)
