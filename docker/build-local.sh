@@ -24,9 +24,10 @@ HOST_CA=/etc/ssl/certs/ca-certificates.crt
 
 say() { echo "build-local.sh: $*"; }
 
-# 1. podman, runc, debootstrap, docker-compose (for docker/compose-local.sh).
+# 1. podman (with runc and the network stack verified here), debootstrap, docker-compose
+#    (for docker/compose-local.sh).
 missing=()
-for p in podman runc debootstrap docker-compose curl; do
+for p in podman runc catatonit netavark debootstrap docker-compose curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
