@@ -20,6 +20,7 @@ if [ "${DESKLINE_RUNTIME_ONLY:-0}" != "1" ]; then
     sip-tester baresip baresip-core kamailio # real SIP peers for the demo and the tests
     chromium fonts-wqy-microhei              # headless browser tests; a CJK font for the console screenshot
     tshark                                   # SIP/RTP captures when debugging (optional)
+    podman runc catatonit netavark debootstrap docker-compose curl  # the images (docker/build-local.sh)
   )
 fi
 

@@ -9,7 +9,6 @@ the same Kamailio, and a node rings its engineer through it.
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import RecordingObserver, open_decision
+from .kamailio_front import ENGINEER_PASSWORDS, KamailioFront
 from .peers import (
     ENGINEER_SCENARIO,
     PROXIED_CALLER_SCENARIO,
@@ -29,73 +29,15 @@ from .peers import (
     start_sipp,
     stream_media,
 )
-from .raw_sip import register_request
-
-CONFIG = Path(__file__).parents[2] / "docker" / "kamailio" / "kamailio.cfg"
-
-
-def options(port: int, local_port: int) -> bytes:
-    return (
-        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK{uuid.uuid4().hex[:10]};rport\r\n"
-        f"From: <sip:probe@127.0.0.1:{local_port}>;tag={uuid.uuid4().hex[:6]}\r\n"
-        f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\n"
-        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-
-
-
-
-def ask(port: int, message: bytes) -> bytes:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        s.settimeout(0.3)
-        s.sendto(message.replace(b"LOCALPORT", str(s.getsockname()[1]).encode()), ("127.0.0.1", port))
-        try:
-            return s.recv(4096)
-        except TimeoutError:
-            return b""
+from .sip_digest import Registration, register, status
 
 
 @pytest.fixture
-def front(tmp_path: Path) -> Iterator[dict]:
-    """Kamailio with the shipped config; ``nodes`` is filled by the test before ``start``."""
-    port = free_udp_port()
-    state: dict = {"port": port, "log": tmp_path / "kamailio.log", "process": None}
-
-    def start(node_ports: list[int]) -> None:
-        dispatcher = tmp_path / "dispatcher.list"
-        dispatcher.write_text("".join(f"1 sip:127.0.0.1:{p} 0 0\n" for p in node_ports))
-        run_dir = tmp_path / "run"
-        run_dir.mkdir(exist_ok=True)
-        log = open(state["log"], "wb")  # noqa: SIM115 - closed below
-        state["log_file"] = log
-        state["process"] = subprocess.Popen(
-            ["kamailio", "-f", str(CONFIG), "-DD", "-E", "-Y", str(run_dir), "-w", str(tmp_path),
-             "-A", f"LISTEN=udp:127.0.0.1:{port}", "-A", f'DISPATCHER_LIST="{dispatcher}"',
-             "-A", 'HOTLINE_NUMBERS="^(hq|web)$"'],
-            stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(50):
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.bind(("127.0.0.1", 0))
-                s.settimeout(0.2)
-                s.sendto(options(port, s.getsockname()[1]), ("127.0.0.1", port))
-                try:
-                    if s.recv(4096).startswith(b"SIP/2.0 200"):
-                        return
-                except TimeoutError:
-                    assert state["process"].poll() is None, state["log"].read_text()
-        pytest.fail("kamailio did not start: " + state["log"].read_text()[-2000:])
-
-    state["start"] = start
-    yield state
-    if state["process"] is not None:
-        state["process"].terminate()
-        try:
-            state["process"].wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            state["process"].kill()
-        state["log_file"].close()
+def front(tmp_path: Path) -> Iterator[KamailioFront]:
+    """Kamailio with the shipped config; the test calls ``start`` with its nodes' ports."""
+    front = KamailioFront(tmp_path)
+    yield front
+    front.stop()
 
 
 def place_call(tmp_path: Path, name: str, kamailio_port: int, speech: dict) -> tuple[object, RtpReceiver]:
@@ -113,7 +55,7 @@ def started_calls(observer: RecordingObserver) -> int:
 
 
 def test_calls_spread_over_nodes_and_fail_over(tmp_path: Path, make_hotline, speech: dict,
-                                               front: dict) -> None:
+                                               front: KamailioFront) -> None:
     engineer_rx = RtpReceiver()
     phone_port, phone_media = free_udp_port(), free_udp_ports(1)[0]
     phone = start_sipp(
@@ -122,17 +64,19 @@ def test_calls_spread_over_nodes_and_fail_over(tmp_path: Path, make_hotline, spe
         tmp_path / "phone", "phone", target=None, sip_port=phone_port, media_port=phone_media, calls=3)
     # Both nodes ring the engineer by user name through the front, where the phone registered.
     node_a, node_b = RecordingObserver(), RecordingObserver()
-    hotline_a = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{front['port']}")), node_a)
-    hotline_b = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{front['port']}")), node_b)
-    front["start"]([hotline_a.agent.port, hotline_b.agent.port])
-    registered = ask(front["port"], register_request(front["port"], "zhangwei", phone_port))
-    assert registered.startswith(b"SIP/2.0 200"), registered
+    hotline_a = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{front.port}")), node_a)
+    hotline_b = make_hotline(open_decision(("张伟", f"sip:zhangwei@127.0.0.1:{front.port}")), node_b)
+    front.start([hotline_a.agent.port, hotline_b.agent.port])
+    # The phone registers with the engineer's credentials (digest, answering the 401).
+    phone_binding = Registration(front.port, "zhangwei", f"<sip:zhangwei@127.0.0.1:{phone_port}>")
+    registered = register(phone_binding, ENGINEER_PASSWORDS["zhangwei"])
+    assert status(registered) == 200, registered
     try:
         first = None
         for i in range(2):
-            caller, rx = place_call(tmp_path, f"caller{i}", front["port"], speech)
+            caller, rx = place_call(tmp_path, f"caller{i}", front.port, speech)
             try:
-                assert caller.wait(40) == 0, caller.output() + front["log"].read_text()[-3000:]
+                assert caller.wait(40) == 0, caller.output() + front.log_text()[-3000:]
             finally:
                 caller.kill()
                 rx.close()
@@ -148,33 +92,33 @@ def test_calls_spread_over_nodes_and_fail_over(tmp_path: Path, make_hotline, spe
         down, down_observer = first
         up_observer = node_b if down_observer is node_a else node_a
         down.stop()
-        caller, rx = place_call(tmp_path, "caller-failover", front["port"], speech)
+        caller, rx = place_call(tmp_path, "caller-failover", front.port, speech)
         try:
-            assert caller.wait(40) == 0, caller.output() + front["log"].read_text()[-3000:]
+            assert caller.wait(40) == 0, caller.output() + front.log_text()[-3000:]
         finally:
             caller.kill()
             rx.close()
         assert (started_calls(down_observer), started_calls(up_observer)) == (1, 2)
-        assert f"hotline node sip:127.0.0.1:{down.agent.port} failed (408)" in front["log"].read_text()
+        assert f"hotline node sip:127.0.0.1:{down.agent.port} failed (408)" in front.log_text()
         assert phone.wait(15) == 0, phone.output()
     finally:
         phone.kill()
         engineer_rx.close()
 
 
-def test_no_node_up_is_a_clear_503(tmp_path: Path, front: dict) -> None:
-    front["start"]([free_udp_port()])  # a node address nobody listens on
+def test_no_node_up_is_a_clear_503(tmp_path: Path, front: KamailioFront) -> None:
+    front.start([free_udp_port()])  # a node address nobody listens on
     invite = (
-        f"INVITE sip:hq@127.0.0.1:{front['port']} SIP/2.0\r\n"
+        f"INVITE sip:hq@127.0.0.1:{front.port} SIP/2.0\r\n"
         "Via: SIP/2.0/UDP 127.0.0.1:LOCALPORT;branch=z9hG4bK" + uuid.uuid4().hex[:10] + ";rport\r\n"
-        f"From: <sip:13800138000@127.0.0.1>;tag=abc\r\nTo: <sip:hq@127.0.0.1:{front['port']}>\r\n"
+        f"From: <sip:13800138000@127.0.0.1>;tag=abc\r\nTo: <sip:hq@127.0.0.1:{front.port}>\r\n"
         f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 INVITE\r\nContact: <sip:13800138000@127.0.0.1:LOCALPORT>\r\n"
         "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     ).encode()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.settimeout(6)
-        s.sendto(invite.replace(b"LOCALPORT", str(s.getsockname()[1]).encode()), ("127.0.0.1", front["port"]))
+        s.sendto(invite.replace(b"LOCALPORT", str(s.getsockname()[1]).encode()), ("127.0.0.1", front.port))
         final = b""
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
