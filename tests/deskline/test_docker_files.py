@@ -29,6 +29,8 @@ def test_nodes_are_the_dispatcher_set_and_report_to_the_console() -> None:
         assert (cfg.hotline.bind_ip, cfg.hotline.sip_port) == (address, int(port))
         # The node reaches Kamailio on the same address, so one socket carries every call.
         assert cfg.hotline.registrar == f"{address}:5060"
+        # Every caller arrives from Kamailio: it must be exempt from the per-source call cap.
+        assert cfg.hotline.trusted_sources == [address]
         assert cfg.console.url == f"http://127.0.0.1:{console.console.port}"
         # The console can play this node's recordings.
         served = [str(d) for d in console.console.audio_dirs]

@@ -107,6 +107,9 @@ class Stack:
             text = replace_once(
                 text, r'^registrar = "192\.0\.2\.10:5060"', f'registrar = "127.0.0.1:{self.sip_port}"'
             )
+            text = replace_once(
+                text, r'^trusted_sources = \["192\.0\.2\.10"\]', 'trusted_sources = ["127.0.0.1"]'
+            )
             text = replace_once(text, r'^url = "http://127\.0\.0\.1:8080"', f'url = "{self.console_url}"')
             if tokens:
                 text = replace_once(text, r'^api_token = "REPLACE-ME"', f'api_token = "{tokens[node]}"')
