@@ -1,8 +1,10 @@
-"""The accurate engine: faster-whisper (CTranslate2, int8, CPU) on one speech segment at a time.
+"""The accurate engine: faster-whisper (CTranslate2, int8, CPU) on closed speech segments.
 
-Whisper is not a streaming model, so the leg goes through the VAD segmenter and each
-closed segment is decoded on its own: a final result per stretch of speech, no
-partials. Audio is resampled to 16 kHz (Whisper's rate). Output is made simplified
+Whisper is not a streaming model, so a leg goes through the VAD segmenter and closed
+segments are decoded: a final result per stretch of speech, no partials.
+``WhisperWindowDecoder`` packs several segments into one encoder window
+(``speech.segment_packing``); ``WhisperRecognizer`` is the one-leg ``Recognizer`` over it.
+Audio is resampled to 16 kHz (Whisper's rate). Output is made simplified
 Chinese (Whisper mixes in traditional characters); punctuation stays in ``text`` for
 people to read, and the rules normalise it away. One model per process, shared.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from models.records import Word
 from speech.audio import resample
 from speech.engines.base import EngineUnavailableError, RecognitionResult, Recognizer
 from speech.engines.model_locator import find_whisper_model
+from speech.segment_packing import GAP_S, Slot, TimedWord, count_that_fit, lay_out, split_words
 from speech.text import to_simplified
 from speech.vad import SpeechSegment, SpeechSegmenter
 
@@ -75,10 +79,10 @@ class WhisperRecognizer(Recognizer):
         initial_prompt: str | None = None,
     ) -> None:
         super().__init__(sample_rate)
-        self.model_dir = find_whisper_model(model_path)
-        self._model = load_whisper_model(self.model_dir, cpu_threads or default_cpu_threads())
+        self.decoder = WhisperWindowDecoder(model_path, cpu_threads=cpu_threads,
+                                            initial_prompt=initial_prompt)
+        self.model_dir = self.decoder.model_dir
         self._segmenter = SpeechSegmenter(sample_rate)
-        self.initial_prompt = initial_prompt
 
     def accept(self, pcm: np.ndarray, t: float) -> list[RecognitionResult]:
         pcm = np.asarray(pcm)
@@ -91,43 +95,94 @@ class WhisperRecognizer(Recognizer):
 
     def decode_segment(self, segment: SpeechSegment) -> list[RecognitionResult]:
         """One VAD segment to at most one final result, times in leg time."""
-        audio = resample(segment.pcm, self.sample_rate, WHISPER_RATE).astype(np.float32) / 32768.0
+        result = self.decoder.decode([segment], self.sample_rate)[0]
+        return [result] if result is not None else []
+
+
+class WhisperWindowDecoder:
+    """Closed VAD segments to final results, several segments per encoder window.
+
+    Decoding is deterministic: beam search at temperature 0 with no fallback to
+    sampling, so the same audio always gives the same text (Whisper's default fallback
+    re-decodes a doubtful window at rising temperatures, i.e. at random).
+    """
+
+    name = "whisper"
+
+    def __init__(self, model_path: str | Path | None = None, *, cpu_threads: int | None = None,
+                 initial_prompt: str | None = None, gap_s: float = GAP_S) -> None:
+        self.model_dir = find_whisper_model(model_path)
+        self._model = load_whisper_model(self.model_dir, cpu_threads or default_cpu_threads())
+        self.initial_prompt = initial_prompt
+        self.gap_s = gap_s
+        self.windows_decoded = 0  # encoder windows paid for, for the benchmarks
+
+    def decode(self, segments: Sequence[SpeechSegment], sample_rate: int) -> list[RecognitionResult | None]:
+        """One result (or None: nothing was said) per segment, in order, times in leg time."""
+        out: list[RecognitionResult | None] = []
+        rest = list(segments)
+        while rest:
+            n = count_that_fit([_duration(s, sample_rate) for s in rest], gap_s=self.gap_s)
+            out += self._decode_window(rest[:n], sample_rate)
+            rest = rest[n:]
+        return out
+
+    def _decode_window(self, segments: list[SpeechSegment],
+                       sample_rate: int) -> list[RecognitionResult | None]:
+        clips = [resample(s.pcm, sample_rate, WHISPER_RATE).astype(np.float32) / 32768.0 for s in segments]
+        slots = lay_out([len(c) / WHISPER_RATE for c in clips], self.gap_s)
+        gap = np.zeros(round(self.gap_s * WHISPER_RATE), dtype=np.float32)
+        window = np.concatenate([part for c in clips for part in (c, gap)][:-1])
         pieces, _info = self._model.transcribe(
-            audio,
+            window,
             language=LANGUAGE,
             beam_size=BEAM_SIZE,
-            word_timestamps=True,
+            temperature=0.0,
+            word_timestamps=True,  # the split back to segments and the findings' spans need them
             vad_filter=False,  # our VAD already cut the speech out
             condition_on_previous_text=False,
             initial_prompt=self.initial_prompt,
         )
-        texts: list[str] = []
-        words: list[Word] = []
-        logprobs: list[float] = []
-        # Whisper pins the first word to the start of what it was given (our pre-roll) and
-        # may let the last one run into the tail: keep word times inside the voiced part.
-        lo, hi = segment.speech_start, segment.speech_end
+        words: list[TimedWord] = []
         for piece in pieces:
             if piece.no_speech_prob > NO_SPEECH_PROB and piece.avg_logprob < LOW_AVG_LOGPROB:
                 continue
-            texts.append(to_simplified(piece.text.strip()))
-            logprobs.append(float(piece.avg_logprob))
-            for w in piece.words or []:
-                text = to_simplified(w.word.strip())
-                if not text:
-                    continue
-                start = float(min(max(segment.start + w.start, lo), hi))
-                end = float(min(max(segment.start + w.end, lo), hi))
-                words.append(Word(text=text, start=round(start, 3), end=round(max(end, start), 3),
-                                  confidence=round(float(w.probability), 3)))
-        text = "".join(texts).strip()
+            words += [TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
+                      for w in piece.words or []]
+        self.windows_decoded += 1
+        results = [_result(seg, slot, ws) for seg, slot, ws in zip(segments, slots, split_words(words, slots),
+                                                                   strict=True)]
+        if len(segments) > 1:
+            # Whisper sometimes stops early in a packed window: a segment it skipped is heard alone.
+            for i, result in enumerate(results):
+                if result is None:
+                    results[i] = self._decode_window([segments[i]], sample_rate)[0]
+        return results
+
+
+def _duration(segment: SpeechSegment, sample_rate: int) -> float:
+    return len(segment.pcm) / sample_rate
+
+
+def _result(segment: SpeechSegment, slot: Slot, heard: list[TimedWord]) -> RecognitionResult | None:
+    """The words that fell in one slot, on the segment's leg clock."""
+    # Whisper pins the first word to the start of what it was given (our pre-roll) and
+    # may let the last one run into the tail: keep word times inside the voiced part.
+    lo, hi = segment.speech_start, segment.speech_end
+    words: list[Word] = []
+    raw: list[str] = []
+    for w in heard:
+        text = to_simplified(w.text.strip())
         if not text:
-            return []
-        if words:
-            confidence = float(np.mean([w.confidence for w in words]))
-            start, end = words[0].start, words[-1].end
-        else:
-            confidence = float(np.exp(np.mean(logprobs)))
-            start, end = round(segment.speech_start, 3), round(segment.speech_end, 3)
-        return [RecognitionResult(text=text, is_final=True, start=start, end=end, words=words,
-                                  confidence=round(confidence, 3))]
+            continue
+        raw.append(w.text)
+        start = float(min(max(segment.start + w.start - slot.offset_s, lo), hi))
+        end = float(min(max(segment.start + w.end - slot.offset_s, lo), hi))
+        words.append(Word(text=text, start=round(start, 3), end=round(max(end, start), 3),
+                          confidence=round(w.probability, 3)))
+    text = to_simplified("".join(raw).strip())
+    if not text or not words:
+        return None
+    confidence = float(np.mean([w.confidence for w in words]))
+    return RecognitionResult(text=text, is_final=True, start=words[0].start, end=words[-1].end,
+                             words=words, confidence=round(confidence, 3))
