@@ -97,6 +97,7 @@ class LiveCallAnalyzer:
     ) -> None:
         self.call_id = call_id
         self.engine = engine
+        self.engineer_joined_at = engineer_joined_at
         self.sample_rate = sample_rate
         self._on_event = on_event or (lambda event: None)
         self._lock = threading.RLock()
