@@ -41,6 +41,10 @@ BEAM_SIZE = 5
 # on noise it otherwise invents subtitles credits and the like.
 NO_SPEECH_PROB = 0.6
 LOW_AVG_LOGPROB = -1.0
+# Whisper's own threshold for "this text repeats itself" (gzip compression ratio).
+MAX_COMPRESSION_RATIO = 2.4
+REPEAT_PENALTY = 1.3
+NO_REPEAT_NGRAM = 3
 
 _models: dict[tuple[str, int], object] = {}
 _models_lock = threading.Lock()
@@ -133,16 +137,12 @@ class WhisperWindowDecoder:
         slots = lay_out([len(c) / WHISPER_RATE for c in clips], self.gap_s)
         gap = np.zeros(round(self.gap_s * WHISPER_RATE), dtype=np.float32)
         window = np.concatenate([part for c in clips for part in (c, gap)][:-1])
-        pieces, _info = self._model.transcribe(
-            window,
-            language=LANGUAGE,
-            beam_size=BEAM_SIZE,
-            temperature=0.0,
-            word_timestamps=True,  # the split back to segments and the findings' spans need them
-            vad_filter=False,  # our VAD already cut the speech out
-            condition_on_previous_text=False,
-            initial_prompt=self.initial_prompt,
-        )
+        pieces = self._transcribe(window)
+        if any(p.compression_ratio > MAX_COMPRESSION_RATIO for p in pieces):
+            # A repetition loop ("二 三 二 三 …"): decode again, still deterministically, with
+            # repeats penalised (Whisper's own remedy, sampling at a higher temperature, is random).
+            pieces = self._transcribe(window, repetition_penalty=REPEAT_PENALTY,
+                                      no_repeat_ngram_size=NO_REPEAT_NGRAM)
         words: list[TimedWord] = []
         for piece in pieces:
             if piece.no_speech_prob > NO_SPEECH_PROB and piece.avg_logprob < LOW_AVG_LOGPROB:
@@ -158,6 +158,21 @@ class WhisperWindowDecoder:
                 if result is None:
                     results[i] = self._decode_window([segments[i]], sample_rate)[0]
         return results
+
+
+    def _transcribe(self, window: np.ndarray, **decoding: float) -> list:
+        pieces, _info = self._model.transcribe(
+            window,
+            language=LANGUAGE,
+            beam_size=BEAM_SIZE,
+            temperature=0.0,
+            word_timestamps=True,  # the split back to segments and the findings' spans need them
+            vad_filter=False,  # our VAD already cut the speech out
+            condition_on_previous_text=False,
+            initial_prompt=self.initial_prompt,
+            **decoding,
+        )
+        return list(pieces)
 
 
 def _duration(segment: SpeechSegment, sample_rate: int) -> float:

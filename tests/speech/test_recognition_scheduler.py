@@ -92,7 +92,7 @@ def test_each_word_goes_to_the_slot_of_its_midpoint(start: float, end: float, sl
     assert [i for i, words in enumerate(split) if words] == [slot]
 
 
-def test_window_takes_engineer_segments_first_then_fills_with_caller_ones() -> None:
+def test_engineer_segments_go_first_in_windows_of_their_own() -> None:
     rec, clock = Recorder(), FakeClock()
     old_caller = job(rec, "caller", 0, 6.0)
     old_caller.submitted_at = 1.0
@@ -103,11 +103,12 @@ def test_window_takes_engineer_segments_first_then_fills_with_caller_ones() -> N
     small_caller.submitted_at = 1.5
     del clock
     window = pick_window([old_caller, *engineers, small_caller], fill_s=28.0, gap_s=1.6)
-    # 8 + 1.6 + 8 + 1.6 + 8 = 27.2: three engineer segments; the 6-s caller one does not fit,
-    # nor the 1-s one (27.2 + 1.6 + 1 > 28).
+    # 8 + 1.6 + 8 + 1.6 + 8 = 27.2: three engineer segments fit, and no caller one.
     assert window == engineers
     window = pick_window([old_caller, engineers[0], small_caller], fill_s=28.0, gap_s=1.6)
-    assert window == [engineers[0], old_caller, small_caller]  # caller ones by age
+    assert window == [engineers[0]]  # caller speech would only slow the engineer's result down
+    window = pick_window([old_caller, small_caller], fill_s=28.0, gap_s=1.6)
+    assert window == [old_caller, small_caller]  # caller ones by age
 
 
 def test_only_one_sample_rate_per_window() -> None:
