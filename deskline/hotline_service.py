@@ -220,7 +220,9 @@ class AnalysingObserver:
             self.dispatch.end(record.engineer, datetime.now(state.started_at.tzinfo))
         try:
             if state.analyzer is not None:
-                result = state.analyzer.finish(record.duration_s, ring_time_s=record.ring_time_s)
+                # The rules end where the audio they heard ends (the closing window is its last seconds).
+                heard_until = state.analyzer.audio_end_s
+                result = state.analyzer.finish(heard_until, ring_time_s=record.ring_time_s)
                 record.utterances = sorted(state.analyzer.utterances, key=lambda u: (u.start, u.end))
                 record.findings = result.findings
                 record.promises = result.promises

@@ -225,6 +225,12 @@ class LiveCallAnalyzer:
             self._emit_findings(self._checker.on_time(watermark))
 
     # -- out: the whole call ------------------------------------------------------------
+    @property
+    def audio_end_s(self) -> float:
+        """Recording time just after the last frame fed (the end of the conversation heard)."""
+        with self._lock:
+            return max(leg.heard_until for leg in self._legs.values())
+
     def _leg_pcm(self, leg: str) -> np.ndarray:
         """A leg as fed, preceded by silence back to the recording's start (same clock)."""
         lead = np.zeros(round((self._audio_origin or 0.0) * self.sample_rate), dtype=np.int16)
