@@ -137,10 +137,11 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
-def run_once(calls: int, one_segment_per_window: bool) -> dict[str, Any]:
+def run_once(calls: int, one_segment_per_window: bool, workers: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="deskline-capacity-"))
     engineer_track, caller_track, refusal_end, engineer_s, caller_s = build_tracks(work)
     cfg = load_config(DEFAULT_CONFIG)
+    cfg.speech.recognition_workers = workers
     store = Store(work / "bench.db")
     alerts: dict[str, float] = {}
     lock = threading.Lock()
@@ -158,9 +159,7 @@ def run_once(calls: int, one_segment_per_window: bool) -> dict[str, Any]:
 
         scheduler.settings = replace(scheduler.settings, fill_s=0.01)
     # Warm the model up outside the measurement (first decode allocates).
-    from speech.engines.whisper_engine import WhisperWindowDecoder
-
-    WhisperWindowDecoder().decode(find_speech(_clip("e03"), RATE), RATE)
+    scheduler.decode(find_speech(_clip("e03"), RATE), RATE)
 
     eng_port, eng_media = free_udp_port(), free_udp_ports(1)[0]
     eng_rx, caller_rx = RtpReceiver(), RtpReceiver()
@@ -217,6 +216,7 @@ def run_once(calls: int, one_segment_per_window: bool) -> dict[str, Any]:
     return {
         "calls": calls,
         "packing": "one segment per window" if one_segment_per_window else "packed",
+        "recognition_workers": workers,
         "sipp_exit": rc,
         "all_stored_in_time": stored,
         "calls_completed": len(done),
@@ -241,10 +241,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 5, 10])
     parser.add_argument("--one-segment-per-window", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="[speech] recognition_workers")
     args = parser.parse_args()
-    if any(not 1 <= n <= 20 for n in args.calls):
-        parser.error("bounded load: 1 ≤ N ≤ 20 calls per run")
-    runs = [run_once(n, args.one_segment_per_window) for n in args.calls]
+    if any(not 1 <= n <= 20 for n in args.calls) or not 1 <= args.workers <= 4:
+        parser.error("bounded load: 1 ≤ N ≤ 20 calls per run, 1–4 workers")
+    runs = [run_once(n, args.one_segment_per_window, args.workers) for n in args.calls]
     print(json.dumps({"benchmark": "live_capacity", "runs": runs}, ensure_ascii=False, indent=2))
 
 

@@ -147,7 +147,7 @@ class AnalysingObserver:
 
                 speech = self.cfg.speech
                 self._scheduler = RecognitionScheduler(
-                    WhisperWindowDecoder(self.model_path).decode,
+                    WhisperWindowDecoder(self.model_path, workers=speech.recognition_workers).decode,
                     SchedulerSettings(workers=speech.recognition_workers,
                                       engineer_budget_s=speech.engineer_budget_s,
                                       caller_budget_s=speech.caller_budget_s,

@@ -46,7 +46,7 @@ MAX_COMPRESSION_RATIO = 2.4
 REPEAT_PENALTY = 1.3
 NO_REPEAT_NGRAM = 3
 
-_models: dict[tuple[str, int], object] = {}
+_models: dict[tuple[str, int, int], object] = {}
 _models_lock = threading.Lock()
 
 
@@ -56,17 +56,21 @@ def default_cpu_threads() -> int:
     return max(1, min(4, cores - 1)) if cores > 2 else cores
 
 
-def load_whisper_model(model_dir: Path, cpu_threads: int) -> object:
-    """The process-wide ``WhisperModel`` for a directory (loaded on first use)."""
+def load_whisper_model(model_dir: Path, cpu_threads: int, workers: int = 1) -> object:
+    """The process-wide ``WhisperModel`` for a directory (loaded on first use).
+
+    ``workers`` > 1 lets that many threads decode at once (CTranslate2 otherwise runs
+    concurrent calls one after another).
+    """
     if WhisperModel is None:
         raise EngineUnavailableError(
             "the Whisper engine needs the 'faster-whisper' package: pip install faster-whisper"
         )
-    key = (str(model_dir.resolve()), cpu_threads)
+    key = (str(model_dir.resolve()), cpu_threads, workers)
     with _models_lock:
         if key not in _models:
             _models[key] = WhisperModel(
-                key[0], device="cpu", compute_type="int8", cpu_threads=cpu_threads
+                key[0], device="cpu", compute_type="int8", cpu_threads=cpu_threads, num_workers=workers
             )
         return _models[key]
 
@@ -114,9 +118,11 @@ class WhisperWindowDecoder:
     name = "whisper"
 
     def __init__(self, model_path: str | Path | None = None, *, cpu_threads: int | None = None,
-                 initial_prompt: str | None = None, gap_s: float = GAP_S) -> None:
+                 workers: int = 1, initial_prompt: str | None = None, gap_s: float = GAP_S) -> None:
         self.model_dir = find_whisper_model(model_path)
-        self._model = load_whisper_model(self.model_dir, cpu_threads or default_cpu_threads())
+        # Several workers share the cores between them.
+        threads = cpu_threads or max(1, default_cpu_threads() // workers)
+        self._model = load_whisper_model(self.model_dir, threads, workers)
         self.initial_prompt = initial_prompt
         self.gap_s = gap_s
         self.windows_decoded = 0  # encoder windows paid for, for the benchmarks
