@@ -9,7 +9,9 @@ many calls:
   oldest first, in windows of their own: a window's decoding time grows with the speech
   in it, so caller speech packed alongside would delay the engineer's alert (measured:
   a 4-segment window of 12 s took 1.4× the time of a 1-segment window of 4 s);
-- caller segments when no engineer segment waits, packed with each other;
+- caller segments when no engineer segment waits, packed with each other; with more
+  than one worker, one is always kept for engineer speech (caller windows run on the
+  others only);
 - a caller segment that has waited longer than its budget (``caller_budget_s``), or that
   arrives while the queue already holds more than ``max_backlog_s`` of audio, is handed
   back to its call (``SegmentJob.defer``) and decoded after the call, at the lowest
@@ -127,6 +129,7 @@ class RecognitionScheduler:
         self._cond = threading.Condition()
         self._stopped = False
         self._decoding = 0
+        self._caller_windows = 0  # caller/after-call windows being decoded
         self._deferred = 0
         self._late = 0
         self._windows = 0
@@ -156,26 +159,39 @@ class RecognitionScheduler:
 
     # -- choosing ---------------------------------------------------------------------
     def take_window(self) -> list[SegmentJob]:
-        """Remove and return the next window's segments ([] when nothing is queued).
+        """Remove and return the next window's segments ([] when none may start now).
 
         Caller segments past their budget are handed back to their calls first.
         """
         with self._cond:
-            expired = self._expire_callers()
-            window = pick_window(self._queue, self.settings.fill_s, self.settings.gap_s)
-            now = self.clock()
-            for job in window:
-                self._queue.remove(job)
-                wait = now - job.submitted_at
-                self._waits = (self._waits + [round(wait, 3)])[-200:]
-                if job.priority == Priority.ENGINEER and wait > self.settings.engineer_budget_s:
-                    self._late += 1
-            self._decoding += len(window)
+            window, expired = self._take_locked()
+        self._hand_back(expired)
+        self._maybe_log()
+        return window
+
+    def _take_locked(self) -> tuple[list[SegmentJob], list[SegmentJob]]:
+        expired = self._expire_callers()
+        window = pick_window(self._queue, self.settings.fill_s, self.settings.gap_s)
+        caller_window = bool(window) and window[0].priority != Priority.ENGINEER
+        if caller_window and 1 < self.settings.workers <= self._caller_windows + 1:
+            # Keep one worker for engineer speech: a caller window running there would make
+            # the next forbidden phrase wait for it.
+            return [], expired
+        now = self.clock()
+        for job in window:
+            self._queue.remove(job)
+            wait = now - job.submitted_at
+            self._waits = (self._waits + [round(wait, 3)])[-200:]
+            if job.priority == Priority.ENGINEER and wait > self.settings.engineer_budget_s:
+                self._late += 1
+        self._decoding += len(window)
+        self._caller_windows += caller_window
+        return window, expired
+
+    def _hand_back(self, expired: list[SegmentJob]) -> None:
         for job in expired:
             assert job.defer is not None
             job.defer(job)
-        self._maybe_log()
-        return window
 
     def _expire_callers(self) -> list[SegmentJob]:
         now = self.clock()
@@ -203,6 +219,8 @@ class RecognitionScheduler:
             self._decoding -= len(window)
             self._windows += 1
             self._segments += len(window)
+            self._caller_windows -= window[0].priority != Priority.ENGINEER
+            self._cond.notify_all()
         for job, result in zip(window, results, strict=True):
             try:
                 job.deliver(job, result)
@@ -217,10 +235,18 @@ class RecognitionScheduler:
     def _work(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._stopped)
-                if self._stopped and not self._queue:
-                    return
-            self.run_window(self.take_window())
+                while True:
+                    if self._stopped and not self._queue:
+                        return
+                    window, expired = self._take_locked()
+                    if window or expired:
+                        break
+                    # Woken by a new segment or a finished window; the timeout lets
+                    # waiting caller segments reach their budget.
+                    self._cond.wait(timeout=0.5)
+            self._hand_back(expired)
+            self._maybe_log()
+            self.run_window(window)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         with self._cond:

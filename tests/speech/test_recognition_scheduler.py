@@ -323,3 +323,39 @@ def test_a_deferred_caller_segment_is_heard_after_the_call_and_scored() -> None:
     assert ("caller", "我要投诉，你们的服务太慢了") in [
         (e.utterance.speaker, e.utterance.text) for e in events if isinstance(e, UtteranceHeard)]
     assert any(f.clause == "3.3(6)" for f in results[0].findings)  # the complaint was scored
+
+
+def test_with_two_workers_one_is_kept_for_engineer_speech() -> None:
+    started: list[str] = []
+    gate = threading.Semaphore(0)
+    seen = threading.Condition()
+
+    def decode(segments: Sequence[SpeechSegment], rate: int) -> list[RecognitionResult | None]:
+        with seen:
+            started.append(f"{len(segments)}@{segments[0].start:g}")
+            seen.notify_all()
+        gate.acquire()
+        return text_by_start(segments, rate)
+
+    rec = Recorder()
+    sched = RecognitionScheduler(decode, SchedulerSettings(workers=2, fill_s=3.0, caller_budget_s=1000))
+    try:
+        sched.submit(job(rec, "caller", 0, 2.0))  # segment starts at 0 s
+        with seen:
+            assert seen.wait_for(lambda: len(started) == 1, 10)
+        sched.submit(job(rec, "caller", 1, 2.0))  # at 10 s: must wait, the other worker is kept
+        sched.submit(job(rec, "engineer", 2, 2.0))  # at 20 s: takes the kept worker at once
+        with seen:
+            assert seen.wait_for(lambda: len(started) == 2, 10)
+        assert started == ["1@0", "1@20"]
+        for _ in range(3):
+            gate.release()
+        with seen:
+            assert seen.wait_for(lambda: len(started) == 3, 10)
+        assert started[2] == "1@10"  # the second caller segment, once a caller window ended
+        gate.release()
+    finally:
+        for _ in range(3):
+            gate.release()
+        sched.stop()
+    assert sorted(j.seq for j, _ in rec.delivered) == [0, 1, 2]
