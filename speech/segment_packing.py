@@ -9,7 +9,7 @@ times) are then handed back to the segment whose place in the window they fall i
 Measured on the tts fixtures (tests/speech/test_segment_packing.py): with 1 s of silence
 Whisper ran neighbouring segments together into one piece of text and, on one window,
 stopped decoding after the fifth of seven segments; with 1.5–2 s each segment came back
-as its own piece, and every word's midpoint lay inside its own segment's place. A slot
+as its own piece (``split_pieces`` says how pieces are handed back). A slot
 that comes back empty is decoded again on its own (see ``WhisperWindowDecoder``), so a
 segment the model skipped is not lost.
 """
@@ -85,4 +85,32 @@ def split_words(words: Sequence[TimedWord], slots: Sequence[Slot]) -> list[list[
     out: list[list[TimedWord]] = [[] for _ in slots]
     for w in words:
         out[slot_of((w.start + w.end) / 2, slots)].append(w)
+    return out
+
+
+def _overlap(start: float, end: float, slot: Slot) -> float:
+    return max(0.0, min(end, slot.end_s) - max(start, slot.offset_s))
+
+
+def split_pieces(pieces: Sequence[Sequence[TimedWord]], slots: Sequence[Slot]) -> list[list[TimedWord]]:
+    """Whisper's pieces (its segments, as word lists) back to the slots they were said in.
+
+    A piece usually is one sentence: it goes whole to the slot it overlaps most, because
+    Whisper's word times drift by up to a second over a window (measured on five copies
+    of one sentence: the fifth one's first word was timed inside the gap before it). Only
+    a piece that covers most of two or more slots (Whisper ran sentences together) is
+    split, word by word.
+    """
+    out: list[list[TimedWord]] = [[] for _ in slots]
+    for words in pieces:
+        if not words:
+            continue
+        start, end = words[0].start, words[-1].end
+        shares = [_overlap(start, end, slot) / max(slot.duration_s, 1e-6) for slot in slots]
+        if sum(share >= 0.5 for share in shares) >= 2:
+            for i, part in enumerate(split_words(words, slots)):
+                out[i] += part
+            continue
+        best = max(range(len(slots)), key=lambda i: shares[i])
+        out[best if shares[best] > 0 else slot_of((start + end) / 2, slots)] += list(words)
     return out

@@ -22,7 +22,7 @@ from models.records import Word
 from speech.audio import resample
 from speech.engines.base import EngineUnavailableError, RecognitionResult, Recognizer
 from speech.engines.model_locator import find_whisper_model
-from speech.segment_packing import GAP_S, Slot, TimedWord, count_that_fit, lay_out, split_words
+from speech.segment_packing import GAP_S, Slot, TimedWord, count_that_fit, lay_out, split_pieces
 from speech.text import to_simplified
 from speech.vad import SpeechSegment, SpeechSegmenter
 
@@ -149,15 +149,15 @@ class WhisperWindowDecoder:
             # repeats penalised (Whisper's own remedy, sampling at a higher temperature, is random).
             pieces = self._transcribe(window, repetition_penalty=REPEAT_PENALTY,
                                       no_repeat_ngram_size=NO_REPEAT_NGRAM)
-        words: list[TimedWord] = []
+        heard: list[list[TimedWord]] = []
         for piece in pieces:
             if piece.no_speech_prob > NO_SPEECH_PROB and piece.avg_logprob < LOW_AVG_LOGPROB:
                 continue
-            words += [TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
-                      for w in piece.words or []]
+            heard.append([TimedWord(w.word, float(w.start), float(w.end), float(w.probability))
+                          for w in piece.words or []])
         self.windows_decoded += 1
-        results = [_result(seg, slot, ws) for seg, slot, ws in zip(segments, slots, split_words(words, slots),
-                                                                   strict=True)]
+        per_slot = split_pieces(heard, slots)
+        results = [_result(seg, slot, ws) for seg, slot, ws in zip(segments, slots, per_slot, strict=True)]
         if len(segments) > 1:
             # Whisper sometimes stops early in a packed window: a segment it skipped is heard alone.
             for i, result in enumerate(results):

@@ -27,7 +27,7 @@ from speech.recognition_scheduler import (
     SegmentJob,
     pick_window,
 )
-from speech.segment_packing import Slot, TimedWord, count_that_fit, lay_out, split_words
+from speech.segment_packing import Slot, TimedWord, count_that_fit, lay_out, split_pieces, split_words
 from speech.vad import SpeechSegment
 
 RATE = 8000
@@ -90,6 +90,26 @@ def test_each_word_goes_to_the_slot_of_its_midpoint(start: float, end: float, sl
     word = TimedWord("字", start, end, 0.9)
     split = split_words([word], slots)
     assert [i for i, words in enumerate(split) if words] == [slot]
+
+
+def words_at(*spans: tuple[float, float]) -> list[TimedWord]:
+    return [TimedWord("字", a, b, 0.9) for a, b in spans]
+
+
+def test_a_piece_goes_whole_to_its_slot_even_when_its_first_word_drifted_into_the_gap() -> None:
+    # Measured (five copies of 这个问题我们不管): the fifth piece's first word timed at
+    # 11.08–11.64 s, in the gap after slot 4 (ends 11.16 s), the rest inside slot 5.
+    slots = [Slot(9.57, 1.59), Slot(12.76, 1.59)]
+    fourth = words_at((9.3, 9.7), (9.7, 10.12), (10.12, 10.42), (10.42, 11.08))
+    fifth = words_at((11.08, 11.64), (11.64, 13.24), (13.24, 13.62), (13.62, 14.1))
+    assert split_pieces([fourth, fifth], slots) == [fourth, fifth]
+    assert split_words(fourth + fifth, slots) != [fourth, fifth]  # word by word gets it wrong
+
+
+def test_a_piece_that_runs_several_slots_together_is_split_word_by_word() -> None:
+    slots = lay_out([2.0, 2.0, 2.0], gap_s=1.0)  # 0–2, 3–5, 6–8
+    merged = words_at((0.1, 0.9), (1.0, 1.9), (3.1, 4.0), (4.1, 4.9), (6.2, 7.8))
+    assert [len(ws) for ws in split_pieces([merged], slots)] == [2, 2, 1]
 
 
 def test_engineer_segments_go_first_in_windows_of_their_own() -> None:

@@ -82,3 +82,15 @@ def test_same_audio_decodes_to_the_same_text_every_time(decoded: tuple) -> None:
     runs = [WhisperWindowDecoder().decode(window, RATE) for _ in range(2)]
     first, again = ([(r.text, [(w.text, w.start, w.end) for w in r.words]) for r in run] for run in runs)
     assert first == again
+
+
+def test_the_same_sentence_from_several_calls_in_one_window_comes_back_to_each(audio_dir: Path) -> None:
+    # Five calls' engineers saying the same words at once (the load benchmark does this):
+    # Whisper's word times drift over such a window; each copy must still get its sentence.
+    items = tts_segments(audio_dir)
+    refusal = next(seg for ref, seg in items if ref == "这个问题我们不管")
+    closing = next(seg for ref, seg in items if ref.startswith("如有相关技术问题"))
+    results = WhisperWindowDecoder().decode([refusal] * 5 + [closing], RATE)
+    heard = [normalize_transcript(r.text) if r else "" for r in results]
+    assert heard[:5] == ["这个问题我们不管"] * 5, heard
+    assert "谢谢支持我们的工作" in heard[5]
