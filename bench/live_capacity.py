@@ -170,7 +170,7 @@ def run_once(calls: int, one_segment_per_window: bool, workers: int) -> dict[str
     agent = SipUserAgent("127.0.0.1", free_udp_port())
     prompts = RecordedPrompts()
     greeting_s = len(prompts.greeting("hq")) / RATE
-    talk_s = max(engineer_s, caller_s) + 1.5
+    talk_s = max(engineer_s, caller_s) + 1.5  # the engineer's track is the longer one
     stay_ms = int((greeting_s + RING_MS / 1000 + 1.0 + talk_s) * 1000)
     hotline = Hotline(agent, FixedRouter(f"sip:zw@127.0.0.1:{eng_port}"), observer, prompts,
                       SessionSettings(recordings_dir=work / "rec"))
@@ -192,7 +192,8 @@ def run_once(calls: int, one_segment_per_window: bool, workers: int) -> dict[str
         CALLER_SCENARIO.format(called="hq", caller="1000", rx_port=caller_rx.port, pt=0, codec="PCMU",
                                middle=stream_media(caller_track, 0,
                                                    int((greeting_s + RING_MS / 1000 + 1.0) * 1000),
-                                                   int(talk_s * 1000 - caller_s * 1000))),
+                                                   # rtp_stream plays in the background:
+                                                   int(talk_s * 1000))),  # the pause is the talk
         work / "caller", "caller", target=f"127.0.0.1:{agent.port}", sip_port=free_udp_port(),
         media_port=free_udp_ports(1)[0], calls=calls)
     rc = caller.wait(stay_ms / 1000 + 60)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -144,7 +145,7 @@ class WhisperWindowDecoder:
         gap = np.zeros(round(self.gap_s * WHISPER_RATE), dtype=np.float32)
         window = np.concatenate([part for c in clips for part in (c, gap)][:-1])
         pieces = self._transcribe(window)
-        if any(p.compression_ratio > MAX_COMPRESSION_RATIO for p in pieces):
+        if any(_repeats_itself(p.text) for p in pieces):
             # A repetition loop ("二 三 二 三 …"): decode again, still deterministically, with
             # repeats penalised (Whisper's own remedy, sampling at a higher temperature, is random).
             pieces = self._transcribe(window, repetition_penalty=REPEAT_PENALTY,
@@ -179,6 +180,16 @@ class WhisperWindowDecoder:
             **decoding,
         )
         return list(pieces)
+
+
+def _repeats_itself(text: str) -> bool:
+    """Whisper's loop test (gzip compression ratio) on one piece of text.
+
+    faster-whisper's own ``compression_ratio`` is the whole window's: in a packed window
+    several calls' "这个问题我们不管" or "好的" compress well together and would trigger it.
+    """
+    data = text.encode("utf-8")
+    return bool(data) and len(data) / len(zlib.compress(data)) > MAX_COMPRESSION_RATIO
 
 
 def _duration(segment: SpeechSegment, sample_rate: int) -> float:
