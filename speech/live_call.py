@@ -115,6 +115,7 @@ class LiveCallAnalyzer:
         self.utterances: list[Utterance] = []
         self._streaming: dict[str, LegTranscriber] = {}
         self._inline = scheduler is None
+        self._finishing = False
         if engine == "whisper":
             if scheduler is None:
                 # No node scheduler: each closed segment is decoded at once, in the feeding thread.
@@ -168,12 +169,24 @@ class LiveCallAnalyzer:
 
     # -- back from the scheduler --------------------------------------------------------
     def _defer(self, job: SegmentJob) -> None:
+        again: SegmentJob | None = None
         with self._lock:
             leg = self._legs[job.leg]
-            leg.pending.pop(job.seq, None)
-            leg.deferred[job.seq] = job
-            self._release_in_order(leg)
-            self._advance_clock()
+            if self._finishing:
+                # The call is over and ``finish`` waits for it: it is after the call now.
+                again = self._after_call(job)
+            else:
+                leg.pending.pop(job.seq, None)
+                leg.deferred[job.seq] = job
+                self._release_in_order(leg)
+                self._advance_clock()
+            self._settled.notify_all()
+        if again is not None:
+            self._submit([again])
+
+    def _after_call(self, job: SegmentJob) -> SegmentJob:
+        return SegmentJob(self.call_id, job.leg, job.seq, job.segment, job.sample_rate,
+                          Priority.AFTER_CALL, deliver=self._recognised)
 
     def _recognised(self, job: SegmentJob, result: RecognitionResult | None) -> None:
         with self._lock:
@@ -252,13 +265,13 @@ class LiveCallAnalyzer:
                     self._take_streamed(transcriber.finish())
         else:
             with self._lock:
+                self._finishing = True  # a caller segment deferred from now on is queued again at once
                 jobs = []
                 for leg in self._legs.values():
                     jobs += [self._job(leg, seg, live=False) for seg in leg.vad.flush()]
                     for seq, job in sorted(leg.deferred.items()):
                         leg.pending[seq] = job.segment.start
-                        jobs.append(SegmentJob(self.call_id, job.leg, seq, job.segment, job.sample_rate,
-                                               Priority.AFTER_CALL, deliver=self._recognised))
+                        jobs.append(self._after_call(job))
                     leg.deferred.clear()
             self._submit(jobs)
             with self._settled:

@@ -379,3 +379,33 @@ def test_with_two_workers_one_is_kept_for_engineer_speech() -> None:
             gate.release()
         sched.stop()
     assert sorted(j.seq for j, _ in rec.delivered) == [0, 1, 2]
+
+
+def test_a_caller_segment_that_expires_while_the_call_finishes_is_still_heard() -> None:
+    engineer = tone_frames([(1.0, 2.5)], 6.0)
+    caller = tone_frames([(3.0, 4.5)], 6.0)
+    decoder = HeldDecoder({1.5: "你好，我是桌面工程师张伟", 3.5: "我要投诉，你们的服务太慢了"})
+    clock = FakeClock()
+    sched = RecognitionScheduler(decoder, SchedulerSettings(workers=0, caller_budget_s=2.0), clock=clock)
+    events: list[LiveEvent] = []
+    analyzer = LiveCallAnalyzer("c1", engineer="张伟", rules=load_rules(), engine="whisper",
+                                started_at=datetime(2026, 11, 24, 10, tzinfo=ZoneInfo("Asia/Shanghai")),
+                                scheduler=sched, on_event=events.append)
+    for i in range(0, len(engineer), 160):
+        analyzer.feed("engineer", i / RATE, engineer[i:i + 160])
+        analyzer.feed("caller", i / RATE, caller[i:i + 160])
+    results: list = []
+    finishing = threading.Thread(target=lambda: results.append(analyzer.finish(6.0)))
+    finishing.start()  # the caller segment is still queued, live, when the call ends
+    finishing.join(0.2)
+    clock.now += 3.0  # ...and only now passes its budget
+    for _ in range(10):
+        decoder.release.release()
+    for _ in range(100):
+        sched.drain()
+        finishing.join(0.05)
+        if not finishing.is_alive():
+            break
+    assert results, "finish returned (it used to wait for a segment deferred after it had looked)"
+    assert ("caller", "我要投诉，你们的服务太慢了") in [
+        (e.utterance.speaker, e.utterance.text) for e in events if isinstance(e, UtteranceHeard)]
