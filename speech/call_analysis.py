@@ -78,7 +78,8 @@ def _transcribe_packed(
     from speech.engines.whisper_engine import WhisperWindowDecoder
 
     decoder = WhisperWindowDecoder(model_path)
-    scheduler = RecognitionScheduler(decoder.decode, SchedulerSettings(workers=0))
+    settings = SchedulerSettings(workers=0, engineer_windows_alone=False)
+    scheduler = RecognitionScheduler(decoder.decode, settings)
     heard: list[tuple[int, Utterance]] = []
     activity: list[LegActivity] = []
     order = 0

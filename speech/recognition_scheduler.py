@@ -76,6 +76,9 @@ class SchedulerSettings:
     max_backlog_s: float = 60.0  # queued audio beyond which new caller segments are deferred
     fill_s: float = WINDOW_FILL_S
     gap_s: float = GAP_S
+    # Live: engineer speech in windows of its own (latency). A file has no latency to
+    # keep: both legs share windows there (fewer windows).
+    engineer_windows_alone: bool = True
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -98,11 +101,12 @@ class Backlog:
     waits_s: list[float] = field(default_factory=list)  # queue wait of the last windows' segments
 
 
-def pick_window(queue: Sequence[SegmentJob], fill_s: float, gap_s: float) -> list[SegmentJob]:
+def pick_window(queue: Sequence[SegmentJob], fill_s: float, gap_s: float,
+                engineer_alone: bool = True) -> list[SegmentJob]:
     """The segments for the next window: by priority then age, first fit, one sample rate.
 
-    Engineer segments share a window only with each other; caller and after-call ones
-    with each other.
+    With ``engineer_alone``, engineer segments share a window only with each other, and
+    caller and after-call ones with each other.
     """
     order = sorted(queue, key=lambda j: (j.priority, j.submitted_at, j.seq))
     if not order:
@@ -111,7 +115,7 @@ def pick_window(queue: Sequence[SegmentJob], fill_s: float, gap_s: float) -> lis
     engineer_window = order[0].priority == Priority.ENGINEER
     chosen, used = [order[0]], order[0].duration_s
     for job in order[1:]:
-        if (job.priority == Priority.ENGINEER) != engineer_window:
+        if engineer_alone and (job.priority == Priority.ENGINEER) != engineer_window:
             continue
         if job.sample_rate == rate and used + gap_s + job.duration_s <= fill_s:
             chosen.append(job)
@@ -171,7 +175,8 @@ class RecognitionScheduler:
 
     def _take_locked(self) -> tuple[list[SegmentJob], list[SegmentJob]]:
         expired = self._expire_callers()
-        window = pick_window(self._queue, self.settings.fill_s, self.settings.gap_s)
+        window = pick_window(self._queue, self.settings.fill_s, self.settings.gap_s,
+                             self.settings.engineer_windows_alone)
         caller_window = bool(window) and window[0].priority != Priority.ENGINEER
         if caller_window and 1 < self.settings.workers <= self._caller_windows + 1:
             # Keep one worker for engineer speech: a caller window running there would make
