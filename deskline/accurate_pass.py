@@ -5,7 +5,9 @@ for the accurate engine (``[speech] accurate_engine``, e.g. Whisper) to hear eac
 whole. The live result is stored first, so the console has the call at once and a
 failure here loses nothing; the accurate result then replaces it. Calls are re-scored one
 at a time on one worker thread: recognition is CPU-bound, and the phone side must keep
-its share of the two cores.
+its share of the two cores. The audio is the whole recording's clock (silence before the
+engineer answered): results are stored as they come, with no shifting, and the greeting
+window opens where the engineer joined.
 """
 
 from __future__ import annotations
@@ -18,32 +20,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from models.records import CallRecord, Finding, Promise, Utterance
+from models.records import CallRecord
 from speech.audio import CallAudio
 from speech.call_analysis import analyze_call
+from speech.events import CallRescored
 from speech.qa.rulefile import RuleSet
 
 log = logging.getLogger("deskline.accurate")
 
 
-def shift_utterance(u: Utterance, dt: float) -> Utterance:
-    return replace(u, start=u.start + dt, end=u.end + dt,
-                   words=[replace(w, start=w.start + dt, end=w.end + dt) for w in u.words])
-
-
-def shift_finding(f: Finding, dt: float) -> Finding:
-    return replace(f, start=f.start + dt, end=f.end + dt)
-
-
-def shift_promise(p: Promise, dt: float) -> Promise:
-    return replace(p, start=p.start + dt, end=p.end + dt)
-
-
 @dataclass
 class _Job:
     record: CallRecord
-    audio: CallAudio  # the conversation only, from the engineer's answer on
-    offset_s: float  # where the conversation starts on the recording's clock
+    audio: CallAudio  # both legs on the recording's clock
+    engineer_joined_at: float  # where the conversation starts on that clock
     done: Callable[[CallRecord], None]
 
 
@@ -61,27 +51,27 @@ class AccuratePass:
         self._worker = threading.Thread(target=self._run, name="accurate-pass", daemon=True)
         self._worker.start()
 
-    def submit(self, record: CallRecord, audio: CallAudio, offset_s: float,
+    def submit(self, record: CallRecord, audio: CallAudio, engineer_joined_at: float,
                done: Callable[[CallRecord], None]) -> None:
         """Queue a stored call; ``done`` gets the record that ends up stored."""
-        self._jobs.put(_Job(record, audio, offset_s, done))
+        self._jobs.put(_Job(record, audio, engineer_joined_at, done))
 
     def stop(self) -> None:
         self._jobs.put(None)
         self._worker.join(timeout=600)
 
-    def rescore(self, record: CallRecord, audio: CallAudio, offset_s: float) -> CallRecord:
+    def rescore(self, record: CallRecord, audio: CallAudio, engineer_joined_at: float) -> CallRecord:
         fresh = analyze_call(
             audio, engineer=record.engineer, rules=self.rules, engine=self.engine,
             started_at=datetime.fromisoformat(record.started_at), line=record.line,
             model_path=self.model_path, roster_names=self.roster_names, call_id=record.id,
-            ring_time_s=record.ring_time_s)
+            ring_time_s=record.ring_time_s, engineer_joined_at=engineer_joined_at)
         return replace(
             record,
             engine=f"{record.engine}→{self.engine}",
-            utterances=[shift_utterance(u, offset_s) for u in fresh.utterances],
-            findings=[shift_finding(f, offset_s) for f in fresh.findings],
-            promises=[shift_promise(p, offset_s) for p in fresh.promises],
+            utterances=fresh.utterances,
+            findings=fresh.findings,
+            promises=fresh.promises,
             scorecard=fresh.scorecard,
             feedback=fresh.feedback,
         )
@@ -90,10 +80,10 @@ class AccuratePass:
         while (job := self._jobs.get()) is not None:
             stored = job.record
             try:
-                stored = self.rescore(job.record, job.audio, job.offset_s)
+                stored = self.rescore(job.record, job.audio, job.engineer_joined_at)
                 self.store.finish_call(stored)
-                self.publish({"type": "call_rescored", "call_id": stored.id, "engine": self.engine,
-                              "score": stored.scorecard.overall if stored.scorecard else None})
+                score = stored.scorecard.overall if stored.scorecard else None
+                self.publish(CallRescored(stored.id, self.engine, score).to_dict())
                 log.info("call %s re-scored with %s", stored.id, self.engine)
             except Exception:
                 stored = job.record

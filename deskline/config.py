@@ -58,6 +58,11 @@ class SpeechSettings:
     vosk_model: str = ""
     whisper_model: str = ""
     rules: str = ""  # "" = shipped default rule file
+    # The node's recognition scheduler (speech/recognition_scheduler.py), Whisper only.
+    recognition_workers: int = 1  # windows decoded at once, each on the model's CPU threads
+    engineer_budget_s: float = 2.0  # an engineer segment waiting longer is counted late and logged
+    caller_budget_s: float = 6.0  # a caller segment waiting longer is decoded after the call
+    max_backlog_s: float = 60.0  # queued speech beyond which caller segments wait for the call's end
 
 
 @dataclass
@@ -202,6 +207,11 @@ def load_config(path: str | Path | None = None) -> Config:
         if value not in allowed:
             shown = ", ".join(f'"{a}"' for a in allowed)
             raise ConfigError(f"{source}: [speech] {key} = {value!r}: must be one of {shown}")
+    if cfg.speech.recognition_workers < 1:
+        raise ConfigError(f"{source}: [speech] recognition_workers must be 1 or more")
+    for key in ("engineer_budget_s", "caller_budget_s", "max_backlog_s"):
+        if getattr(cfg.speech, key) <= 0:
+            raise ConfigError(f"{source}: [speech] {key} must be a positive number of seconds")
     for key in ("vosk_model", "whisper_model", "rules"):
         value = getattr(cfg.speech, key)
         if value:

@@ -6,15 +6,21 @@
   record at once, each leg's audio into a ``LiveCallAnalyzer``, every finding stored and
   published the moment it is decided, and the scorecard at hang-up.
 
-Analysis runs on the conversation's clock (0 = the engineer answered), because the
-greeting window of 3.4(a) is about the engineer's first seconds, not the caller's time in
-the queue; everything stored is shifted back onto the recording's clock.
+A call's pipeline (``speech.live_call``): the phone side's audio tap (ivr's ``AudioTap``:
+the call's one bounded queue, and the one place dropped frames are counted) calls
+``audio`` on its own thread → the call's ``LiveCallAnalyzer`` (per-leg VAD, never waits
+for recognition) → the node's ``RecognitionScheduler`` (Whisper windows for every live
+leg) → the rules → ``_on_live_event`` → sinks: the store and ``publish`` (the live board,
+the console uplink), which get typed events (``speech.events``) as dicts.
+
+Everything runs on the recording's clock; the rules open the greeting window of 3.4(a)
+at ``engineer_joined_at`` (the engineer leg's first frame), so nothing is shifted and an
+engineer's feedback names the times they hear in the recording.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,22 +31,31 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from deskline.accurate_pass import AccuratePass, shift_finding, shift_promise, shift_utterance
+from deskline.accurate_pass import AccuratePass
 from deskline.config import Config
 from ivr.contracts import EngineerTarget, LegName, RouteDecision
-from models.records import CallRecord, Finding, Utterance
+from models.records import CallRecord, Finding
 from routing.dispatch import DispatchState, candidates
 from routing.hours import LineCalendar
 from routing.rings import rings_for
-from speech.live_call import LiveCallAnalyzer, LiveEvent
+from speech.events import (
+    CallEnded,
+    CallStarted,
+    EngineerAnswered,
+    EngineerNoAnswer,
+    EngineerRinging,
+    FindingDecided,
+    LiveEvent,
+    UtteranceHeard,
+    Voicemail,
+)
+from speech.live_call import LiveCallAnalyzer
 from speech.qa.rulefile import RuleSet
+from speech.recognition_scheduler import RecognitionScheduler, SchedulerSettings
 
 log = logging.getLogger("deskline.hotline")
 
 Publish = Callable[[dict[str, Any]], None]
-# How long hang-up waits for the live analysis to work through the frames still queued:
-# the engineer is already free and both phones hung up, this only bounds the call thread.
-ANALYSIS_DRAIN_S = 600.0
 
 
 def engineer_uri(sip: str, cfg: Config) -> str:
@@ -93,27 +108,10 @@ class ConfiguredRouter:
 class _CallState:
     record: CallRecord
     started_at: datetime
-    analyzer: LiveCallAnalyzer | None = None
-    bridged_at: float | None = None  # call clock of the engineer leg's first frame
+    answered: bool = False
+    analyzer: LiveCallAnalyzer | None = None  # made at the engineer leg's first frame
     live_findings: list[Finding] = field(default_factory=list)
-    # Frames wait here for the call's analysis worker, so that recognition (seconds per
-    # utterance) never holds up the phone side's audio tap.
-    frames: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
-    worker: threading.Thread | None = None
     stored: bool = False  # the finished call is in the store
-
-    def analyse_frames(self) -> None:
-        while True:
-            item = self.frames.get()
-            if item is None:
-                return
-            leg, t, pcm = item
-            assert self.analyzer is not None and self.bridged_at is not None
-            try:
-                self.analyzer.feed(leg, t - self.bridged_at, pcm)
-            except Exception:
-                log.exception("call %s: live analysis failed on a frame; the recording goes on",
-                              self.record.id)
 
 
 class AnalysingObserver:
@@ -134,6 +132,32 @@ class AnalysingObserver:
         self.finished = threading.Condition()
         self.done_ids: list[str] = []
         self._lock = threading.Lock()
+        self._scheduler: RecognitionScheduler | None = None
+
+    def _publish(self, event: LiveEvent) -> None:
+        self.publish(event.to_dict())
+
+    @property
+    def scheduler(self) -> RecognitionScheduler | None:
+        """The node's one recognition scheduler (Whisper), made with the first analysed call."""
+        if self.engine != "whisper":
+            return None
+        with self._lock:
+            if self._scheduler is None:
+                from speech.engines.whisper_engine import WhisperWindowDecoder
+
+                speech = self.cfg.speech
+                self._scheduler = RecognitionScheduler(
+                    WhisperWindowDecoder(self.model_path, workers=speech.recognition_workers).decode,
+                    SchedulerSettings(workers=speech.recognition_workers,
+                                      engineer_budget_s=speech.engineer_budget_s,
+                                      caller_budget_s=speech.caller_budget_s,
+                                      max_backlog_s=speech.max_backlog_s))
+            return self._scheduler
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
 
     # -- CallObserver ---------------------------------------------------------------
     def call_started(self, call_id: str, line_id: str, caller: str, started_at: datetime) -> None:
@@ -146,15 +170,13 @@ class AnalysingObserver:
         with self._lock:
             self.calls[call_id] = _CallState(record, started_at)
         self.store.start_live_call(record)
-        self.publish({"type": "call_started", "call_id": call_id, "line": line_id, "caller": caller,
-                      "started_at": record.started_at})
+        self._publish(CallStarted(call_id, line_id, caller, record.started_at))
 
     def engineer_ringing(self, call_id: str, engineer: EngineerTarget) -> None:
-        self.publish({"type": "engineer_ringing", "call_id": call_id, "engineer": engineer.name})
+        self._publish(EngineerRinging(call_id, engineer.name))
 
     def engineer_no_answer(self, call_id: str, engineer: EngineerTarget, rang_s: float) -> None:
-        self.publish({"type": "engineer_no_answer", "call_id": call_id, "engineer": engineer.name,
-                      "rang_s": round(rang_s, 2)})
+        self._publish(EngineerNoAnswer(call_id, engineer.name, round(rang_s, 2)))
 
     def engineer_answered(self, call_id: str, engineer: EngineerTarget, ring_time_s: float) -> None:
         state = self.calls[call_id]
@@ -164,27 +186,27 @@ class AnalysingObserver:
         state.record.rings = rings
         # The engineer was reserved by the call when it rang them (routing.dispatch) and is
         # released by the call at hang-up, before the analysis here finishes.
-        state.analyzer = LiveCallAnalyzer(
-            call_id, engineer=engineer.name, rules=self.rules, engine=self.engine,
-            started_at=state.started_at, model_path=self.model_path,
-            roster_names=self.cfg.roster.names() if self.cfg.roster else (),
-            on_event=lambda event: self._on_live_event(state, event))
-        state.worker = threading.Thread(target=state.analyse_frames, name=f"analysis-{call_id}", daemon=True)
-        state.worker.start()
+        state.answered = True
         self.store.start_live_call(state.record)
-        self.publish({"type": "engineer_answered", "call_id": call_id, "engineer": engineer.name,
-                      "ring_time_s": state.record.ring_time_s, "rings": rings})
+        self._publish(EngineerAnswered(call_id, engineer.name, state.record.ring_time_s, rings))
 
     def audio(self, call_id: str, leg: LegName, t: float, pcm: np.ndarray) -> None:
+        """One frame from the call's audio tap (its own thread): VAD only, recognition is queued."""
         state = self.calls.get(call_id)
-        if state is None or state.analyzer is None:
+        if state is None or not state.answered:
             return
-        if state.bridged_at is None:
+        if state.analyzer is None:
             if leg != "engineer":
                 return  # the caller still hears prompts and ringing: not part of the conversation
-            state.bridged_at = t
-        if t >= state.bridged_at:
-            state.frames.put((leg, t, pcm))
+            state.analyzer = LiveCallAnalyzer(
+                call_id, engineer=state.record.engineer, rules=self.rules, engine=self.engine,
+                started_at=state.started_at, engineer_joined_at=t, model_path=self.model_path,
+                roster_names=self.cfg.roster.names() if self.cfg.roster else (),
+                on_event=lambda event: self._on_live_event(state, event), scheduler=self.scheduler)
+        try:
+            state.analyzer.feed(leg, t, pcm)
+        except Exception:
+            log.exception("call %s: live analysis failed on a frame; the recording goes on", call_id)
 
     def dialogs_established(self, call_id: str, dialogs: dict[str, dict]) -> None:
         state = self.calls.get(call_id)
@@ -224,20 +246,14 @@ class AnalysingObserver:
         record.duration_s = round(elapsed.total_seconds(), 3)
         record.audio_path = str(recording_path) if recording_path else ""
         record.sip_timings = {**sip_timings, "end_reason": reason}
-        analysed = True
-        if state.worker is not None:
-            state.frames.put(None)
-            state.worker.join(ANALYSIS_DRAIN_S)
-            analysed = not state.worker.is_alive()
         try:
-            if not analysed:
-                raise RuntimeError(f"live analysis still busy {ANALYSIS_DRAIN_S:.0f} s after hang-up")
             if state.analyzer is not None:
-                dt = state.bridged_at or 0.0
-                result = state.analyzer.finish(record.duration_s - dt, ring_time_s=record.ring_time_s)
-                record.utterances = [shift_utterance(u, dt) for u in state.analyzer.utterances]
-                record.findings = [shift_finding(f, dt) for f in result.findings]
-                record.promises = [shift_promise(p, dt) for p in result.promises]
+                # The rules end where the audio they heard ends (the closing window is its last seconds).
+                heard_until = state.analyzer.audio_end_s
+                result = state.analyzer.finish(heard_until, ring_time_s=record.ring_time_s)
+                record.utterances = sorted(state.analyzer.utterances, key=lambda u: (u.start, u.end))
+                record.findings = result.findings
+                record.promises = result.promises
                 record.scorecard = result.scorecard
                 record.feedback = result.feedback
             record.status = "done"
@@ -251,10 +267,9 @@ class AnalysingObserver:
         else:
             self.store.finish_call(record)
         state.stored = True
-        self.publish({"type": "call_ended", "call_id": call_id, "reason": reason,
-                      "score": record.scorecard.overall if record.scorecard else None})
+        self._publish(CallEnded(call_id, reason, record.scorecard.overall if record.scorecard else None))
         if self.accurate is not None and state.analyzer is not None and record.status == "done":
-            self.accurate.submit(record, state.analyzer.call_audio(), state.bridged_at or 0.0,
+            self.accurate.submit(record, state.analyzer.call_audio(), state.analyzer.engineer_joined_at,
                                  done=lambda _stored: self._call_done(call_id))
         else:
             self._call_done(call_id)
@@ -275,20 +290,19 @@ class AnalysingObserver:
         created = state.record.started_at if state else datetime.now().astimezone().isoformat()
         self.store.add_ticket("voicemail", created_at=created, line=line_id, caller=caller,
                               call_id=call_id, audio_path=str(wav_path), text="语音留言")
-        self.publish({"type": "voicemail", "call_id": call_id, "line": line_id, "caller": caller})
+        self._publish(Voicemail(call_id, line_id, caller))
 
     # -- live events ------------------------------------------------------------------
     def _on_live_event(self, state: _CallState, event: LiveEvent) -> None:
-        dt = state.bridged_at or 0.0
-        if event.kind == "finding":
-            finding = shift_finding(Finding.from_dict(event.payload), dt)
-            state.live_findings.append(finding)
-            self.store.add_live_finding(event.call_id, finding)
-            self.publish({"type": "finding", "call_id": event.call_id, "finding": finding.to_dict()})
-        elif event.kind == "utterance":
-            utt = shift_utterance(Utterance.from_dict(event.payload), dt)
-            self.store.add_utterance(event.call_id, utt)
-            self.publish({"type": "utterance", "call_id": event.call_id, "utterance": utt.to_dict()})
+        """The sinks of a call's pipeline: the store, then the live board and uplink."""
+        if isinstance(event, FindingDecided):
+            state.live_findings.append(event.finding)
+            self.store.add_live_finding(event.call_id, event.finding)
+        elif isinstance(event, UtteranceHeard):
+            self.store.add_utterance(event.call_id, event.utterance)
+        else:
+            return  # partial text is not stored or shown
+        self._publish(event)
 
     def wait_for_calls(self, count: int, timeout: float) -> bool:
         with self.finished:

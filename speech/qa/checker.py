@@ -17,6 +17,7 @@ from statistics import mean, pstdev
 from typing import Any
 
 from models.records import Finding, Promise, Scorecard, Utterance
+from routing.rings import rings_for  # the one definition of rings (the record's, the console's)
 from speech.activity import LegActivity
 from speech.qa.feedback import feedback_text
 from speech.qa.matching import Match, best_similarity, find_phrase
@@ -594,8 +595,8 @@ class CallChecker:
         if ring_time_s is None:
             return
         for rule in self.rules.of_kind("ring_time"):
-            period = float(rule.get("ring_on_s", 1.0)) + float(rule.get("ring_off_s", 4.0))
-            rings = int(ring_time_s // period) + 1
+            on_s, off_s = float(rule.get("ring_on_s", 1.0)), float(rule.get("ring_off_s", 4.0))
+            rings = rings_for(ring_time_s, on_s, off_s)
             limit = int(rule.get("max_rings"))
             verdict = "pass" if rings <= limit else "fail"
             self._emit(

@@ -23,12 +23,12 @@ from ivr.contracts import EngineerTarget
 from models.records import Finding, Utterance
 from models.store import Store
 from routing.dispatch import DispatchState
-from speech.live_call import LiveEvent
+from speech.events import FindingDecided, UtteranceHeard
 from speech.qa.rulefile import load_rules
 
 
 class BrokenAtHangUp:
-    """Reports what a live analysis would, then fails in finish()."""
+    """Reports what a live analysis would (on the recording's clock), then fails in finish()."""
 
     def __init__(self, call_id: str, *, on_event: Any, **_: Any) -> None:
         self.call_id, self.on_event, self.fed = call_id, on_event, 0
@@ -37,11 +37,11 @@ class BrokenAtHangUp:
     def feed(self, leg: str, t: float, pcm: np.ndarray) -> None:
         self.fed += 1
         if self.fed == 1:
-            utt = Utterance("engineer", 0.5, 2.1, "这个问题我们不管", confidence=0.9)
-            self.on_event(LiveEvent("utterance", self.call_id, utt.to_dict()))
-            finding = Finding("3.5(1)", "forbidden.not_our_job", "must_not_say", "fail", 0.5, 2.1,
+            utt = Utterance("engineer", 7.5, 9.1, "这个问题我们不管", confidence=0.9)
+            self.on_event(UtteranceHeard(self.call_id, utt))
+            finding = Finding("3.5(1)", "forbidden.not_our_job", "must_not_say", "fail", 7.5, 9.1,
                               heard="我们不管")
-            self.on_event(LiveEvent("finding", self.call_id, finding.to_dict()))
+            self.on_event(FindingDecided(self.call_id, finding))
 
     def finish(self, duration_s: float, ring_time_s: float | None = None) -> Any:
         raise RuntimeError("recogniser crashed")
