@@ -20,9 +20,10 @@ from models.records import Finding, Promise, Scorecard, Utterance
 from speech.activity import LegActivity
 from speech.qa.feedback import feedback_text
 from speech.qa.matching import Match, best_similarity, find_phrase
+from speech.qa.patterns import Tokens, tokenize
 from speech.qa.rulefile import Rule, RuleSet
 from speech.qa.scoring import score_findings
-from speech.qa.timeparse import parse_due_time
+from speech.qa.timeparse import parse_due_time, time_text
 from speech.text import normalize_transcript
 
 
@@ -38,6 +39,7 @@ class CheckResult:
 class _Heard:
     utt: Utterance
     norm: str  # normalised text (simplified, no punctuation)
+    tokens: Tokens  # the same characters with their pinyin and clause breaks, for patterns
 
 
 def _span_of(heard: _Heard, match: Match) -> tuple[float, float, float]:
@@ -153,49 +155,91 @@ class CallChecker:
         return ""
 
     # -- rule kinds, per utterance ---------------------------------------------------
+    def _excused(self, rule: Rule, h: _Heard, start: int, end: int) -> str:
+        """Why a forbidden match at characters [start, end) is not a violation ("" if it is one)."""
+        for c in rule.compiled.get("unless", []):
+            if c.holds(h.tokens, start, end):
+                return f"unless: {c.source}"
+        if rule.get("context", True):
+            for c in self.rules.context_unless:
+                if c.holds(h.tokens, start, end):
+                    return f"context: {c.source}"
+            # Rule files of the first format describe context as word lists.
+            if any(k in self._ctx for k in ("negation_before", "quote_before", "conditional_after")):
+                return self._in_context(h.norm, Match(start, end, 1.0, h.norm[start:end]))
+        return ""
+
+    def _forbidden_matches(self, rule: Rule, h: _Heard) -> list[tuple[Match, str]]:
+        """(match, what it matched: a pattern or a phrase) of one rule in one utterance."""
+        found: list[tuple[Match, str]] = []
+        for pattern in rule.compiled.get("patterns", []):
+            for a, b in pattern.find(h.tokens):
+                found.append((Match(a, b, 1.0, h.tokens.text[a:b]), pattern.source))
+        for phrase in rule.get("phrases", []):
+            for m in find_phrase(h.norm, phrase, float(rule.get("threshold", 0.9))):
+                found.append((m, phrase))
+        return found
+
     def _forbidden(self, h: _Heard, out: list[Finding]) -> None:
         for rule in self.rules.of_kind("must_not_say"):
             allowed_spans = []
             for a in rule.get("allowed", []):
                 allowed_spans += [(m.start, m.end) for m in find_phrase(h.norm, a, 0.85)]
-            for phrase in rule.get("phrases"):
-                for m in find_phrase(h.norm, phrase, float(rule.get("threshold", 0.9))):
-                    if any(a <= m.start and m.end <= b for a, b in allowed_spans):
-                        continue
-                    if self._in_context(h.norm, m):
-                        continue
-                    start, end, conf = _span_of(h, m)
-                    if any(f.rule_id == rule.id and abs(f.start - start) < 0.05 for f in self.findings):
-                        continue  # two phrases of one rule on the same words
-                    self._emit(
-                        out,
-                        rule,
-                        "fail",
-                        start,
-                        end,
-                        heard=m.text,
-                        confidence=conf * m.score,
-                        message=f"说了「{m.text}」",
-                        phrase=phrase,
-                        match_score=round(m.score, 3),
-                        utterance=h.utt.text,
-                    )
+            for m, what in self._forbidden_matches(rule, h):
+                if any(a <= m.start and m.end <= b for a, b in allowed_spans):
+                    continue
+                if self._excused(rule, h, m.start, m.end):
+                    continue
+                start, end, conf = _span_of(h, m)
+                if any(
+                    f.rule_id == rule.id and f.start < end + 0.05 and start < f.end + 0.05
+                    and f.detail.get("utterance") == h.utt.text
+                    for f in self.findings
+                ):
+                    continue  # two patterns of one rule on the same words
+                self._emit(
+                    out,
+                    rule,
+                    "fail",
+                    start,
+                    end,
+                    heard=m.text,
+                    confidence=conf * m.score,
+                    message=f"说了「{m.text}」",
+                    phrase=what,
+                    match_score=round(m.score, 3),
+                    utterance=h.utt.text,
+                )
+
+    def _commitment(self, rule: Rule, h: _Heard) -> Match | None:
+        for pattern in rule.compiled.get("commitments", []):
+            for a, b in pattern.find(h.tokens):
+                return Match(a, b, 1.0, h.tokens.text[a:b])
+        threshold = float(rule.get("threshold", 0.85))
+        return next(
+            (m for p in rule.get("promise_phrases", []) for m in find_phrase(h.norm, p, threshold)), None
+        )
+
+    def _vague_word(self, rule: Rule, h: _Heard) -> Match | None:
+        for pattern in rule.compiled.get("vague", []):
+            for a, b in pattern.find(h.tokens):
+                return Match(a, b, 1.0, h.tokens.text[a:b])
+        return next((m for p in rule.get("vague_phrases", []) for m in find_phrase(h.norm, p, 1.0)), None)
 
     def _promise(self, h: _Heard, out: list[Finding]) -> None:
         for rule in self.rules.of_kind("definite_time"):
-            threshold = float(rule.get("threshold", 0.85))
-            trigger = next(
-                (m for p in rule.get("promise_phrases") for m in find_phrase(h.norm, p, threshold)), None
-            )
-            vague = next((m for p in rule.get("vague_phrases") for m in find_phrase(h.norm, p, 1.0)), None)
-            if trigger is None and vague is None:
+            trigger = self._commitment(rule, h)
+            if trigger is None:
+                continue  # "马上" or "您稍等" alone is not a promise: a commitment needs a verb
+            holds = [(a, b) for p in rule.compiled.get("not_promise", []) for a, b in p.find(h.tokens)]
+            if any(a <= trigger.start < b for a, b in holds) or (
+                holds and not self._commitment_outside(rule, h, holds)
+            ):
                 continue
-            if trigger is None and vague is not None:
-                # "马上" alone is not a promise; a vague word needs a promise verb nearby.
-                continue
+            vague = self._vague_word(rule, h)
             said_at = self.started_at + timedelta(seconds=h.utt.start)
             hh, mm = (int(x) for x in str(rule.get("end_of_day", "18:00")).split(":"))
-            parsed = parse_due_time(h.norm, said_at, time(hh, mm))
+            parsed = parse_due_time(time_text(h.utt.text), said_at, time(hh, mm))
             promise = Promise(
                 text=h.utt.text,
                 start=h.utt.start,
@@ -217,6 +261,8 @@ class CallChecker:
                     message=f"承诺了确切时间：{parsed.due_at:%m-%d %H:%M}（{parsed.phrase}）",
                     recommended="",
                     due_at=promise.due_at,
+                    time_kind=parsed.kind,
+                    commitment=trigger.text,
                 )
             else:
                 what = f"「{vague.text}」" if vague else "没有时间"
@@ -229,7 +275,17 @@ class CallChecker:
                     heard=h.utt.text,
                     confidence=h.utt.confidence,
                     message=f"承诺回复但{what}，没有给出确切时间",
+                    time_kind="vague",
+                    commitment=trigger.text,
                 )
+
+    def _commitment_outside(self, rule: Rule, h: _Heard, holds: list[tuple[int, int]]) -> bool:
+        """A commitment outside the in-call hold phrases ("您稍等，我明天上午十点给您回电")."""
+        for pattern in rule.compiled.get("commitments", []):
+            for a, _b in pattern.find(h.tokens):
+                if not any(x <= a < y for x, y in holds):
+                    return True
+        return False
 
     def _complaint_start(self, h: _Heard, out: list[Finding]) -> None:
         for rule in self.rules.of_kind("complaint"):
@@ -370,7 +426,8 @@ class CallChecker:
     def on_utterance(self, utt: Utterance) -> list[Finding]:
         """Take one final utterance of either leg; return the findings it decided."""
         out: list[Finding] = []
-        h = _Heard(utt, normalize_transcript(utt.text))
+        tokens = tokenize(utt.text)
+        h = _Heard(utt, tokens.text, tokens)
         self.heard.append(h)
         if not h.norm:
             return out
