@@ -10,6 +10,7 @@ the ones already emitted live included, plus promises, scorecard and feedback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -64,6 +65,11 @@ def _span_of(heard: _Heard, match: Match) -> tuple[float, float, float]:
     return (u.start + dur * match.start / length, u.start + dur * match.end / length, u.confidence)
 
 
+def _clause_text(tokens: Tokens) -> str:
+    """The characters of ``tokens`` with "#" at each clause break."""
+    return "".join("#" if c < 0 else tokens.text[c] for c in tokens.chars)
+
+
 def _name_found(text: str, name: str, threshold: float) -> Match | None:
     found = find_phrase(text, name, threshold)
     return found[0] if found else None
@@ -90,6 +96,7 @@ class CallChecker:
         self.promises: list[Promise] = []
         self.clock = 0.0
         self._greeting_done = False
+        self._greeting_failed: Finding | None = None  # a failed greeting a late one may explain
         self._complaints: list[dict[str, Any]] = []  # open complaint episodes
         self._ctx = rules.context
 
@@ -339,6 +346,23 @@ class CallChecker:
                 complaint=c["heard"],
             )
 
+    def _greeting_parts(self, rule: Rule, text: str) -> tuple[list[str], list[float]]:
+        """Similarity of each greeting part; the last part may be said in an accepted wording."""
+        parts = list(rule.get("parts"))
+        sims = [best_similarity(text, p)[0] for p in parts]
+        if parts and rule.get("ask_wordings"):
+            sims[-1] = max([sims[-1]] + [best_similarity(text, w)[0] for w in rule.get("ask_wordings")])
+        return parts, sims
+
+    def _name_said(self, heard: list[_Heard]) -> str:
+        """The name after 我是 / 工程师 in the greeting, as heard ("" if none)."""
+        for h in heard:
+            m = re.search(r"(?:工程师|我是|我叫)([^#;]{2,4}?)(?:#|$)", _clause_text(h.tokens))
+            if m:
+                name = m.group(1)
+                return name.removeprefix("桌面工程师").removeprefix("工程师")
+        return ""
+
     def _greeting(self, out: list[Finding], closing_window: bool) -> None:
         """Decide 3.4(a) once the engineer's greeting window is over (or already fully met)."""
         if self._greeting_done:
@@ -347,11 +371,11 @@ class CallChecker:
             window_end = self.joined_at + float(rule.get("window_s"))
             in_window = [h for h in self._engineer() if h.utt.start < window_end]
             text = "".join(h.norm for h in in_window)
-            parts = rule.get("parts")
-            sims = [best_similarity(text, p)[0] for p in parts]
+            parts, sims = self._greeting_parts(rule, text)
             part_threshold = float(rule.get("part_threshold", 0.75))
             score = mean(sims) if sims else 0.0
-            name_match = _name_found(text, self.engineer, float(rule.get("name_threshold", 0.85)))
+            name_threshold = float(rule.get("name_threshold", 0.85))
+            name_match = _name_found(text, self.engineer, name_threshold)
             complete = name_match is not None and all(s >= part_threshold for s in sims)
             if not complete and not closing_window:
                 return
@@ -384,13 +408,15 @@ class CallChecker:
                 )
                 continue
             if name_match is None:
-                other = next((n for n in self.roster if _name_found(text, n, 0.95)), None)
-                msg = (
-                    f"开场报的名字是「{other}」，不是本人（{self.engineer}）"
-                    if other
-                    else f"开场{float(rule.get('window_s')):.0f}秒内没有报自己的名字（{self.engineer}）"
-                )
-                detail["other_name"] = other or ""
+                other = next((n for n in self.roster if _name_found(text, n, name_threshold)), None)
+                said = "" if other else self._name_said(in_window)
+                if other:
+                    msg = f"开场报的名字是「{other}」，不是本人（{self.engineer}）"
+                elif said:
+                    msg = f"开场报的名字是「{said}」，不是本人（{self.engineer}）"
+                else:
+                    msg = f"开场{float(rule.get('window_s')):.0f}秒内没有报自己的名字（{self.engineer}）"
+                detail["other_name"] = other or said
             else:
                 msg = "开场问候不完整：缺少「" + "」「".join(missing) + "」"
             self._emit(
@@ -405,6 +431,28 @@ class CallChecker:
                 recommended=recommended,
                 **detail,
             )
+            self._greeting_failed = self.findings[-1]
+
+    def _late_greeting(self, h: _Heard) -> None:
+        """A greeting heard after its window: the failure already given says when it started."""
+        f = self._greeting_failed
+        if f is None or f.detail.get("late_s") is not None or h.utt.speaker != "engineer":
+            return
+        rule = self.rules.by_id(f.rule_id)
+        if rule is None:
+            return
+        late_by = h.utt.start - self.joined_at
+        if late_by > float(rule.get("late_search_s", 30)) or late_by < float(rule.get("window_s")):
+            return
+        _parts, sims = self._greeting_parts(rule, h.norm)
+        named = _name_found(h.norm, self.engineer, float(rule.get("name_threshold", 0.85)))
+        if not sims or (mean(sims) < float(rule.get("min_score", 0.6)) and named is None):
+            return
+        window = float(rule.get("window_s"))
+        f.message = f"开场用语在第 {late_by:.0f} 秒才开始（应在 {window:.0f} 秒内）"
+        f.detail["late_s"] = round(late_by, 2)
+        f.heard = h.utt.text
+        f.start, f.end = round(h.utt.start, 2), round(h.utt.end, 2)
 
     def _close_complaints(self, now: float, out: list[Finding], final: bool) -> None:
         for c in self._complaints:
@@ -441,6 +489,7 @@ class CallChecker:
             self._promise(h, out)
             self._apology(h, out)
             self._greeting(out, closing_window=False)
+            self._late_greeting(h)
         return out
 
     def on_time(self, t: float) -> list[Finding]:
