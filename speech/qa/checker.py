@@ -19,6 +19,7 @@ from typing import Any
 
 from models.records import Finding, Promise, Scorecard, Utterance
 from speech.activity import LegActivity
+from speech.lexicon import Lexicon, load_lexicon
 from speech.qa.feedback import feedback_text
 from speech.qa.matching import Match, best_similarity, find_phrase
 from speech.qa.patterns import Tokens, tokenize
@@ -83,6 +84,7 @@ class CallChecker:
         call_started_at: datetime,
         roster_names: Sequence[str] = (),
         engineer_joined_at: float = 0.0,
+        lexicon: Lexicon | None | str = "default",
     ) -> None:
         if call_started_at.tzinfo is None:
             raise ValueError("call_started_at must be timezone-aware")
@@ -90,6 +92,10 @@ class CallChecker:
         self.engineer = engineer_name
         self.started_at = call_started_at
         self.roster = [n for n in roster_names if n != engineer_name]
+        # The lexicon step (speech/lexicon.py) rewrites misheard service words and roster
+        # names before the rules read the engineer's side; the utterance keeps the raw text.
+        self.lexicon: Lexicon | None = load_lexicon() if lexicon == "default" else lexicon  # type: ignore[assignment]
+        self._names = tuple(dict.fromkeys([engineer_name, *roster_names]))
         self.joined_at = engineer_joined_at
         self.heard: list[_Heard] = []
         self.findings: list[Finding] = []
@@ -474,7 +480,10 @@ class CallChecker:
     def on_utterance(self, utt: Utterance) -> list[Finding]:
         """Take one final utterance of either leg; return the findings it decided."""
         out: list[Finding] = []
-        tokens = tokenize(utt.text)
+        text = utt.text
+        if self.lexicon is not None and utt.speaker == "engineer":
+            text = self.lexicon.correct(utt.text, [n for n in self._names if n]).text
+        tokens = tokenize(text)
         h = _Heard(utt, tokens.text, tokens)
         self.heard.append(h)
         if not h.norm:
