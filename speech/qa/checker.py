@@ -398,7 +398,12 @@ class CallChecker:
                 "name": self.engineer,
                 "name_heard": name_match.text if name_match else "",
             }
-            if name_match is not None and score >= float(rule.get("min_score", 0.6)):
+            weakest = min(sims, default=0.0)
+            if (
+                name_match is not None
+                and score >= float(rule.get("min_score", 0.6))
+                and weakest >= float(rule.get("min_part_score", 0.0))
+            ):
                 msg = f"开场问候并报了自己的名字「{name_match.text}」"
                 self._emit(
                     out,

@@ -29,6 +29,7 @@ KIND_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
         "ask_wordings": (STRS, False),
         "part_threshold": (NUM, False),
         "min_score": (NUM, False),
+        "min_part_score": (NUM, False),
         "name_threshold": (NUM, False),
         "late_search_s": (NUM, False),
     },
@@ -86,6 +87,7 @@ PATTERN_FIELDS = {"patterns": "plain", "commitments": "plain", "vague": "plain",
                   "unless": "context"}
 # A kind needs at least one of these fields.
 ONE_OF = {"must_not_say": ("patterns", "phrases"), "definite_time": ("commitments", "promise_phrases")}
+FRACTIONS = ("min_score", "min_part_score", "max_rate_cv", "max_talk_share")
 COMMON_FIELDS = {
     "id": (str, True),
     "kind": (str, True),
@@ -243,7 +245,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             if isinstance(value, NUM) and not isinstance(value, bool) and value < 0 and "dbfs" not in key:
                 raise fail(key, "must not be negative")
             if (
-                (key.endswith("threshold") or key in ("min_score", "max_rate_cv", "max_talk_share"))
+                (key.endswith("threshold") or key in FRACTIONS)
                 and isinstance(value, NUM)
                 and value > 1
             ):
