@@ -90,13 +90,20 @@ def transcripts(condition: str, force: bool) -> dict[str, list[Utterance]]:
             cache[call.id] = entry
             changed = True
             print(f"{condition} {call.id}: {len(utts)} utterances", file=sys.stderr)
+            _save(path, cache)  # after every call: recognition is the slow part
         out[call.id] = [
             Utterance(**{**u, "words": [Word(**w) for w in u.get("words", [])]}) for u in entry["utterances"]
         ]
     if changed:
-        CACHE.mkdir(exist_ok=True)
-        path.write_text(json.dumps(cache, ensure_ascii=False, indent=0), encoding="utf-8")
+        _save(path, cache)
     return out
+
+
+def _save(path: Path, cache: dict) -> None:
+    CACHE.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, ensure_ascii=False, indent=0), encoding="utf-8")
+    tmp.replace(path)
 
 
 def cer(ref: str, hyp: str) -> tuple[int, int]:
