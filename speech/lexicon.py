@@ -59,7 +59,7 @@ class Correction:
 class Lexicon:
     terms: tuple[str, ...]
     two_chars: float = 1.0
-    three_chars: float = 0.9
+    three_chars: float = 0.95
     longer: float = 0.85
 
     def threshold(self, n: int) -> float:

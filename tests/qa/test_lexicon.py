@@ -19,6 +19,9 @@ LEX = load_lexicon()
         ("好的，我明白了", ["张伟"], "好的，我明白了"),  # nothing close: unchanged
         ("我是李娜", ["张伟", "李娜"], "我是李娜"),  # already right
         ("可以，稍等", [], "可以，稍等"),  # two-character spans must sound the same
+        ("如有相关技术问题请您再和我们联系", [], "如有相关技术问题请您再和我们联系"),  # not 如邮箱关
+        ("系统升级以后打印就正常了", [], "系统升级以后打印就正常了"),  # 打印就 is not 打印机
+        ("您好，请问有什么需要咨询的吗", [], "您好，请问有什么需要咨询的吗"),  # a variant stays
     ],
 )
 def test_corrections(heard: str, names: list[str], written: str) -> None:
