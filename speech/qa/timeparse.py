@@ -159,11 +159,16 @@ _DAY = r"(?P<day>今天|明天|后天)?"
 _PART = r"(?P<part>上午|下午|中午|晚上|早上)?"
 _CLOCK_TAIL = r"(?P<hour>\d{1,2})点(?:(?P<half>半)|(?P<minute>\d{1,2})分?)?(?P<before>之前|以前|前)?"
 _CLOCK = re.compile(_DAY + _PART + _CLOCK_TAIL)
+# The measure word may be misheard (两份小时, 半段小时 for 两个/半个): any one character there.
+_MEASURE = r"(?:个|[^\d点半小分])?"
 _DURATION = re.compile(
-    r"(?P<n>\d+)?(?P<half>半)?个?(?P<h_half>半)?(?P<unit>小时|分钟)(?P<rel>之内|以内|内|之后|以后|后)"
+    r"(?P<n>\d+)?(?P<half>半)?" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)"
+    r"(?P<rel>之内|以内|内|之后|以后|后)"
 )
 # "过两个小时我再联系您": 过 before the duration says "after" on its own.
-_AFTER_DURATION = re.compile(r"过(?P<n>\d+)?(?P<half>半)?个?(?P<h_half>半)?(?P<unit>小时|分钟)")
+_AFTER_DURATION = re.compile(
+    r"过(?P<n>\d+)?(?P<half>半)?" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)"
+)
 _WEEKDAY = re.compile(
     r"(?P<which>这|本|下)?个?(?:周|星期)(?P<wd>[一二三四五六日天])"
     r"(?:" + _PART + _CLOCK_TAIL + r"|(?P<rest>下班前|之前|以前|前))?"

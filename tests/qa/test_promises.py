@@ -49,6 +49,7 @@ PROMISES = [
     # recogniser homophones of the verb (连续 for 联系) and of a number (事 for 四)
     ("我事点之前给您回复", "2026-11-24T16:00:00+08:00", "clock"),
     ("过一个小时我再连续您", "2026-11-24T11:00:00+08:00", "relative"),
+    ("半段小时以后我给你回电话", "2026-11-24T10:30:00+08:00", "relative"),  # 段 heard for 个
 ]
 
 

@@ -1,14 +1,15 @@
 """The rules on real recogniser output: dev-set clips (bench/devset) through Whisper base.
 
 Each clip is one engineer utterance synthesised at 8 kHz; its labels (utterances.tsv) say
-which 3.5 clauses it violates and what promise it makes. The wordings are the issue's
-unlisted examples and the hard negatives the context rules decide.
+which 3.5 clauses it violates and what promise it makes. The wordings are refusals
+not written in the rule file and the hard negatives the context rules decide.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 DEVSET = Path(__file__).parents[2] / "bench" / "devset"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-CLIPS = ["h001", "h007", "h012", "h017", "h021", "h024",  # unlisted refusals, one per clause
+# Dev-part clips only: the held-out part stays unseen while rules are written.
+CLIPS = ["d003", "d017", "d029", "d040", "d046", "d057", "d061",  # refusals, one per clause
          "d065", "d070", "d072", "d074", "d089",  # hedge, negation, polite 没关系, device fact, 跟您没关系
          "d103", "d107", "d110", "d116"]  # clock, relative, vague promise, hold
 
@@ -37,6 +39,7 @@ def _labels() -> dict[str, dict[str, str]]:
 def _devset_module():  # noqa: ANN202
     spec = importlib.util.spec_from_file_location("make_devset", DEVSET / "make_devset.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["make_devset"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
