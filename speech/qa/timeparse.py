@@ -76,10 +76,12 @@ class ParsedTime:
 SHORT_FORMS = {"今晚": "今天晚上", "明晚": "明天晚上", "明早": "明天早上", "今早": "今天早上",
                "明儿": "明天", "今儿": "今天", "礼拜": "星期", "钟头": "小时"}
 # Recogniser homophones of digits, trusted only right before a time unit (事点 = 四点).
-DIGIT_HOMOPHONES = {"事": "四", "似": "四", "寺": "四", "久": "九", "酒": "九", "舞": "五", "伍": "五",
-                    "衣": "一", "依": "一", "伞": "三", "溜": "六", "琪": "七", "巴": "八"}
+DIGIT_HOMOPHONES = {"事": "四", "似": "四", "寺": "四", "久": "九", "酒": "九", "就": "九", "旧": "九",
+                    "舞": "五", "伍": "五", "衣": "一", "依": "一", "伞": "三", "溜": "六", "琪": "七",
+                    "巴": "八"}
+# ... before 点 or its homophones (明早就电 = 明早九点), an hour count or a minute count.
 _HOMOPHONE_DIGIT = re.compile(
-    "([" + "".join(DIGIT_HOMOPHONES) + "])(?=点|个小时|个半小时|分钟|十)"
+    "([" + "".join(DIGIT_HOMOPHONES) + "])(?=[点电店典]|个小时|个半小时|分钟|十)"
 )
 
 
@@ -165,6 +167,11 @@ _DURATION = re.compile(
     r"(?P<n>\d+)?(?P<half>半)?" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)"
     r"(?P<rel>之内|以内|内|之后|以后|后)"
 )
+# A duration said with a promise and nothing after it ("十分钟给您回电", or 之内 lost by the
+# recogniser) means within that long; "…分钟前" would be the past and is not read.
+_BARE_DURATION = re.compile(
+    r"(?P<n>\d+)(?P<half>)" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)(?!前|以前|之前)"
+)
 # "过两个小时我再联系您": 过 before the duration says "after" on its own.
 _AFTER_DURATION = re.compile(
     r"过(?P<n>\d+)?(?P<half>半)?" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)"
@@ -218,7 +225,7 @@ def parse_due_time(text: str, said_at: datetime, end_of_day: time = time(18, 0))
         if due <= said_at and m.group("which") != "下":
             due += timedelta(days=7)
         return ParsedTime(due, m.group(0), "clock")
-    for regex in (_DURATION, _AFTER_DURATION):
+    for regex in (_DURATION, _AFTER_DURATION, _BARE_DURATION):
         m = regex.search(canon)
         if m:
             amount = _amount(m)

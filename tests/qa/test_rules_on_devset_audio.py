@@ -59,6 +59,7 @@ def test_clip_through_whisper(clip: str) -> None:
     elif promise == "vague":
         assert [p.definite for p in result.promises] == [False], heard
     else:
+        assert [p.definite for p in result.promises] == [True], heard
         said = T0.timestamp() + result.promises[0].start
         due = _devset_module().expected_due(promise, datetime.fromtimestamp(said, T0.tzinfo))
         assert result.promises[0].due_at[:16] == due.isoformat()[:16], heard
