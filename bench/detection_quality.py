@@ -190,11 +190,14 @@ def score(condition: str, heard: dict[str, list[Utterance]], rules, lexicon) -> 
                 # promise verdict of this utterance
                 said_at = call.started_at.timestamp() + turn.start
                 expected = line.promise
-                promises = [p for p in result.promises if turn.start - 0.3 <= p.start <= turn.end + 0.3]
+                # The 3.3(4) finding spans the commitment's words, so it lands on the right turn
+                # even when the recogniser ran two turns together.
+                promises = [f for f in result.findings if f.clause == "3.3(4)"
+                            and _label_of(call, f.start, f.end) is turn]
                 if not promises:
                     got_p = "none"
-                elif promises[0].definite:
-                    got_p = "definite " + (promises[0].due_at or "")[:16]
+                elif promises[0].verdict == "pass":
+                    got_p = "definite " + str(promises[0].detail.get("due_at") or "")[:16]
                 else:
                     got_p = "vague"
                 if expected == "none":

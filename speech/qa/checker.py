@@ -262,13 +262,15 @@ class CallChecker:
                 time_phrase=parsed.phrase if parsed else (vague.text if vague else ""),
             )
             self.promises.append(promise)
+            # The finding points at the commitment's words (the whole utterance without word times).
+            at, until, _conf = _span_of(h, trigger) if h.utt.words else (h.utt.start, h.utt.end, 0.0)
             if parsed:
                 self._emit(
                     out,
                     rule,
                     "pass",
-                    h.utt.start,
-                    h.utt.end,
+                    at,
+                    until,
                     heard=h.utt.text,
                     confidence=h.utt.confidence,
                     message=f"承诺了确切时间：{parsed.due_at:%m-%d %H:%M}（{parsed.phrase}）",
@@ -283,8 +285,8 @@ class CallChecker:
                     out,
                     rule,
                     "fail",
-                    h.utt.start,
-                    h.utt.end,
+                    at,
+                    until,
                     heard=h.utt.text,
                     confidence=h.utt.confidence,
                     message=f"承诺回复但{what}，没有给出确切时间",
