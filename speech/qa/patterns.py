@@ -13,7 +13,8 @@ A pattern describes a *situation*, not one sentence:
                       ``(不是|也不是)~1@`` = a negated match, ``@的话`` = a conditional
 
 Every other character is literal and matches the same character or any character with
-the same toneless pinyin (recognisers write 不青楚 for 不清楚, 只道 for 知道). Matching
+the same toneless pinyin (recognisers write 不青楚 for 不清楚, 只道 for 知道), or a sound-alike
+one (zh/z, ch/c, sh/s, -n/-ng: 不亲楚, 自道). Matching
 runs over a token string (``c=pinyin,pinyin;`` per character, ``#=;`` per clause
 break) with Python's ``re``: a pattern compiles once into one regular expression.
 """
@@ -99,8 +100,31 @@ def tokenize(raw: str) -> Tokens:
     return Tokens("".join(parts), tuple(starts), tuple(chars), "".join(text))
 
 
+_RETROFLEX = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+_NASAL = ("in", "en", "an", "ian", "uan")
+
+
+@lru_cache(maxsize=8192)
+def sound_alikes(syllable: str) -> tuple[str, ...]:
+    """A syllable and the ones Mandarin speakers and recognisers confuse it with: zh/z, ch/c,
+    sh/s, and -n/-ng (清 qing ~ 亲 qin, 是 shi ~ 四 si)."""
+    out = {syllable}
+    for a, b in _RETROFLEX:
+        if syllable.startswith(a):
+            out.add(b + syllable[len(a):])
+        elif syllable.startswith(b) and not syllable.startswith(a):
+            out.add(a + syllable[len(b):])
+    for s in list(out):
+        for final in _NASAL:
+            if s.endswith(final + "g"):
+                out.add(s[:-1])
+            elif s.endswith(final):
+                out.add(s + "g")
+    return tuple(sorted(out))
+
+
 def _char_regex(c: str) -> str:
-    alternatives = "|".join(re.escape(r) for r in readings(c))
+    alternatives = "|".join(re.escape(r) for s in readings(c) for r in sound_alikes(s))
     return rf"(?:{re.escape(c)}=[^;]*;|[^#;]=(?:[^;]*,)?(?:{alternatives})(?:,[^;]*)?;)"
 
 

@@ -22,6 +22,9 @@ def spans(pattern: str, text: str) -> list[str]:
         ("不(太|很)?{know}", "我不太明白", ["不太明白"]),
         ("不(太|很)?{know}", "我不青楚", ["不青楚"]),  # same toneless pinyin
         ("不(太|很)?{know}", "我很清楚", []),
+        ("不(太|很)?{know}", "我不亲楚", ["不亲楚"]),  # -n/-ng sound alike
+        ("{we}~2不管", "这个咱们这边不关", ["咱们这边不关"]),  # same toneless syllables
+        ("不(太|很)?{know}", "我不太轻松", []),  # qing song is not qing chu
         ("没办法$", "没办法，我们换一个", ["没办法"]),
         ("没办法$", "没办法单独更换", []),
         ("{we}~3无关", "我们，无关", []),  # a gap never crosses a clause break
