@@ -71,9 +71,19 @@ def _clause_text(tokens: Tokens) -> str:
     return "".join("#" if c < 0 else tokens.text[c] for c in tokens.chars)
 
 
-def _name_found(text: str, name: str, threshold: float) -> Match | None:
+def _name_found(text: str, name: str, threshold: float, roster: Sequence[str] = ()) -> Match | None:
+    """Where ``name`` was said, unless the same words are nearer to another roster name."""
     found = find_phrase(text, name, threshold)
-    return found[0] if found else None
+    if not found:
+        return None
+    best = found[0]
+    for other in roster:
+        if other == name or len(other) != len(name):
+            continue
+        rival = find_phrase(text[best.start:best.end], other, 0.0)
+        if rival and rival[0].score > best.score:
+            return None
+    return best
 
 
 class CallChecker:
@@ -383,7 +393,7 @@ class CallChecker:
             part_threshold = float(rule.get("part_threshold", 0.75))
             score = mean(sims) if sims else 0.0
             name_threshold = float(rule.get("name_threshold", 0.85))
-            name_match = _name_found(text, self.engineer, name_threshold)
+            name_match = _name_found(text, self.engineer, name_threshold, self.roster)
             complete = name_match is not None and all(s >= part_threshold for s in sims)
             if not complete and not closing_window:
                 return
@@ -421,7 +431,8 @@ class CallChecker:
                 )
                 continue
             if name_match is None:
-                other = next((n for n in self.roster if _name_found(text, n, name_threshold)), None)
+                everyone = [self.engineer, *self.roster]
+                other = next((n for n in self.roster if _name_found(text, n, name_threshold, everyone)), None)
                 said = "" if other else self._name_said(in_window)
                 if other:
                     msg = f"开场报的名字是「{other}」，不是本人（{self.engineer}）"

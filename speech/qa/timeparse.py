@@ -29,6 +29,7 @@ TIME_WORDS: dict[str, float] = {
     "下班": 0.8,
     "小时": 0.8,
     "分钟": 0.8,
+    "刻钟": 0.8,
     "星期": 0.8,
     "之前": 0.9,
     "以前": 0.9,
@@ -45,6 +46,7 @@ TIME_WORDS: dict[str, float] = {
     "内": 1.0,
     "后": 1.0,
     "分": 1.0,
+    "刻": 1.0,
     "周": 1.0,
     "个": 1.0,
 }
@@ -90,6 +92,9 @@ def time_text(raw: str) -> str:
     from speech.text import normalize_transcript, to_simplified
 
     text = re.sub(r"(\d{1,2})\s*[:：]\s*(\d{2})", r"\1点\2分", to_simplified(raw))
+    text = re.sub(r"(\d{1,2})\.([13])\s*[刻克]", r"\1点\2刻", text)  # Whisper's 3.1克 for 三点一刻
+    # Whisper's 1630之前 for 16:30之前: four digits that can only be a time of day.
+    text = re.sub(r"(?<!\d)([01]?\d|2[0-3])([0-5]\d)(?=之前|以前|前|以内)", r"\1点\2分", text)
     return normalize_transcript(text)
 
 
