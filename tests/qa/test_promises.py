@@ -73,6 +73,7 @@ def test_vague_promises_fail(text: str) -> None:
 
 
 NOT_PROMISES = ["您稍等，我查一下", "请稍候，正在为您转接", "您别挂机，稍等一下", "我马上帮您看一下",
+                "您反映的问题目前由网络部王工负责，请您从他联系好吗",  # Whisper's 从 for 同: the caller's job
                 "有问题随时联系我们", "这种情况的确很特殊，我帮您反映一下，会有相关部门与您联系"]
 
 
