@@ -10,6 +10,7 @@ the ones already emitted live included, plus promises, scorecard and feedback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -19,11 +20,13 @@ from typing import Any
 from models.records import Finding, Promise, Scorecard, Utterance
 from routing.rings import rings_for  # the one definition of rings (the record's, the console's)
 from speech.activity import LegActivity
+from speech.lexicon import Lexicon, load_lexicon
 from speech.qa.feedback import feedback_text
 from speech.qa.matching import Match, best_similarity, find_phrase
+from speech.qa.patterns import Tokens, tokenize
 from speech.qa.rulefile import Rule, RuleSet
 from speech.qa.scoring import score_findings
-from speech.qa.timeparse import parse_due_time
+from speech.qa.timeparse import parse_due_time, time_text
 from speech.text import normalize_transcript
 
 
@@ -39,6 +42,7 @@ class CheckResult:
 class _Heard:
     utt: Utterance
     norm: str  # normalised text (simplified, no punctuation)
+    tokens: Tokens  # the same characters with their pinyin and clause breaks, for patterns
 
 
 def _span_of(heard: _Heard, match: Match) -> tuple[float, float, float]:
@@ -63,9 +67,24 @@ def _span_of(heard: _Heard, match: Match) -> tuple[float, float, float]:
     return (u.start + dur * match.start / length, u.start + dur * match.end / length, u.confidence)
 
 
-def _name_found(text: str, name: str, threshold: float) -> Match | None:
+def _clause_text(tokens: Tokens) -> str:
+    """The characters of ``tokens`` with "#" at each clause break."""
+    return "".join("#" if c < 0 else tokens.text[c] for c in tokens.chars)
+
+
+def _name_found(text: str, name: str, threshold: float, roster: Sequence[str] = ()) -> Match | None:
+    """Where ``name`` was said, unless the same words are nearer to another roster name."""
     found = find_phrase(text, name, threshold)
-    return found[0] if found else None
+    if not found:
+        return None
+    best = found[0]
+    for other in roster:
+        if other == name or len(other) != len(name):
+            continue
+        rival = find_phrase(text[best.start:best.end], other, 0.0)
+        if rival and rival[0].score > best.score:
+            return None
+    return best
 
 
 class CallChecker:
@@ -76,6 +95,7 @@ class CallChecker:
         call_started_at: datetime,
         roster_names: Sequence[str] = (),
         engineer_joined_at: float = 0.0,
+        lexicon: Lexicon | None | str = "default",
     ) -> None:
         if call_started_at.tzinfo is None:
             raise ValueError("call_started_at must be timezone-aware")
@@ -83,12 +103,17 @@ class CallChecker:
         self.engineer = engineer_name
         self.started_at = call_started_at
         self.roster = [n for n in roster_names if n != engineer_name]
+        # The lexicon step (speech/lexicon.py) rewrites misheard service words and roster
+        # names before the rules read the engineer's side; the utterance keeps the raw text.
+        self.lexicon: Lexicon | None = load_lexicon() if lexicon == "default" else lexicon  # type: ignore[assignment]
+        self._names = tuple(dict.fromkeys([engineer_name, *roster_names]))
         self.joined_at = engineer_joined_at
         self.heard: list[_Heard] = []
         self.findings: list[Finding] = []
         self.promises: list[Promise] = []
         self.clock = 0.0
         self._greeting_done = False
+        self._greeting_failed: Finding | None = None  # a failed greeting a late one may explain
         self._complaints: list[dict[str, Any]] = []  # open complaint episodes
         self._ctx = rules.context
 
@@ -154,49 +179,91 @@ class CallChecker:
         return ""
 
     # -- rule kinds, per utterance ---------------------------------------------------
+    def _excused(self, rule: Rule, h: _Heard, start: int, end: int) -> str:
+        """Why a forbidden match at characters [start, end) is not a violation ("" if it is one)."""
+        for c in rule.compiled.get("unless", []):
+            if c.holds(h.tokens, start, end):
+                return f"unless: {c.source}"
+        if rule.get("context", True):
+            for c in self.rules.context_unless:
+                if c.holds(h.tokens, start, end):
+                    return f"context: {c.source}"
+            # Rule files of the first format describe context as word lists.
+            if any(k in self._ctx for k in ("negation_before", "quote_before", "conditional_after")):
+                return self._in_context(h.norm, Match(start, end, 1.0, h.norm[start:end]))
+        return ""
+
+    def _forbidden_matches(self, rule: Rule, h: _Heard) -> list[tuple[Match, str]]:
+        """(match, what it matched: a pattern or a phrase) of one rule in one utterance."""
+        found: list[tuple[Match, str]] = []
+        for pattern in rule.compiled.get("patterns", []):
+            for a, b in pattern.find(h.tokens):
+                found.append((Match(a, b, 1.0, h.tokens.text[a:b]), pattern.source))
+        for phrase in rule.get("phrases", []):
+            for m in find_phrase(h.norm, phrase, float(rule.get("threshold", 0.9))):
+                found.append((m, phrase))
+        return found
+
     def _forbidden(self, h: _Heard, out: list[Finding]) -> None:
         for rule in self.rules.of_kind("must_not_say"):
             allowed_spans = []
             for a in rule.get("allowed", []):
                 allowed_spans += [(m.start, m.end) for m in find_phrase(h.norm, a, 0.85)]
-            for phrase in rule.get("phrases"):
-                for m in find_phrase(h.norm, phrase, float(rule.get("threshold", 0.9))):
-                    if any(a <= m.start and m.end <= b for a, b in allowed_spans):
-                        continue
-                    if self._in_context(h.norm, m):
-                        continue
-                    start, end, conf = _span_of(h, m)
-                    if any(f.rule_id == rule.id and abs(f.start - start) < 0.05 for f in self.findings):
-                        continue  # two phrases of one rule on the same words
-                    self._emit(
-                        out,
-                        rule,
-                        "fail",
-                        start,
-                        end,
-                        heard=m.text,
-                        confidence=conf * m.score,
-                        message=f"说了「{m.text}」",
-                        phrase=phrase,
-                        match_score=round(m.score, 3),
-                        utterance=h.utt.text,
-                    )
+            for m, what in self._forbidden_matches(rule, h):
+                if any(a <= m.start and m.end <= b for a, b in allowed_spans):
+                    continue
+                if self._excused(rule, h, m.start, m.end):
+                    continue
+                start, end, conf = _span_of(h, m)
+                if any(
+                    f.rule_id == rule.id and f.start < end + 0.05 and start < f.end + 0.05
+                    and f.detail.get("utterance") == h.utt.text
+                    for f in self.findings
+                ):
+                    continue  # two patterns of one rule on the same words
+                self._emit(
+                    out,
+                    rule,
+                    "fail",
+                    start,
+                    end,
+                    heard=m.text,
+                    confidence=conf * m.score,
+                    message=f"说了「{m.text}」",
+                    phrase=what,
+                    match_score=round(m.score, 3),
+                    utterance=h.utt.text,
+                )
+
+    def _commitment(self, rule: Rule, h: _Heard) -> Match | None:
+        for pattern in rule.compiled.get("commitments", []):
+            for a, b in pattern.find(h.tokens):
+                return Match(a, b, 1.0, h.tokens.text[a:b])
+        threshold = float(rule.get("threshold", 0.85))
+        return next(
+            (m for p in rule.get("promise_phrases", []) for m in find_phrase(h.norm, p, threshold)), None
+        )
+
+    def _vague_word(self, rule: Rule, h: _Heard) -> Match | None:
+        for pattern in rule.compiled.get("vague", []):
+            for a, b in pattern.find(h.tokens):
+                return Match(a, b, 1.0, h.tokens.text[a:b])
+        return next((m for p in rule.get("vague_phrases", []) for m in find_phrase(h.norm, p, 1.0)), None)
 
     def _promise(self, h: _Heard, out: list[Finding]) -> None:
         for rule in self.rules.of_kind("definite_time"):
-            threshold = float(rule.get("threshold", 0.85))
-            trigger = next(
-                (m for p in rule.get("promise_phrases") for m in find_phrase(h.norm, p, threshold)), None
-            )
-            vague = next((m for p in rule.get("vague_phrases") for m in find_phrase(h.norm, p, 1.0)), None)
-            if trigger is None and vague is None:
+            trigger = self._commitment(rule, h)
+            if trigger is None:
+                continue  # "马上" or "您稍等" alone is not a promise: a commitment needs a verb
+            holds = [(a, b) for p in rule.compiled.get("not_promise", []) for a, b in p.find(h.tokens)]
+            if any(a <= trigger.start < b for a, b in holds) or (
+                holds and not self._commitment_outside(rule, h, holds)
+            ):
                 continue
-            if trigger is None and vague is not None:
-                # "马上" alone is not a promise; a vague word needs a promise verb nearby.
-                continue
+            vague = self._vague_word(rule, h)
             said_at = self.started_at + timedelta(seconds=h.utt.start)
             hh, mm = (int(x) for x in str(rule.get("end_of_day", "18:00")).split(":"))
-            parsed = parse_due_time(h.norm, said_at, time(hh, mm))
+            parsed = parse_due_time(time_text(h.utt.text), said_at, time(hh, mm))
             promise = Promise(
                 text=h.utt.text,
                 start=h.utt.start,
@@ -206,18 +273,22 @@ class CallChecker:
                 time_phrase=parsed.phrase if parsed else (vague.text if vague else ""),
             )
             self.promises.append(promise)
+            # The finding points at the commitment's words (the whole utterance without word times).
+            at, until, _conf = _span_of(h, trigger) if h.utt.words else (h.utt.start, h.utt.end, 0.0)
             if parsed:
                 self._emit(
                     out,
                     rule,
                     "pass",
-                    h.utt.start,
-                    h.utt.end,
+                    at,
+                    until,
                     heard=h.utt.text,
                     confidence=h.utt.confidence,
                     message=f"承诺了确切时间：{parsed.due_at:%m-%d %H:%M}（{parsed.phrase}）",
                     recommended="",
                     due_at=promise.due_at,
+                    time_kind=parsed.kind,
+                    commitment=trigger.text,
                 )
             else:
                 what = f"「{vague.text}」" if vague else "没有时间"
@@ -225,12 +296,22 @@ class CallChecker:
                     out,
                     rule,
                     "fail",
-                    h.utt.start,
-                    h.utt.end,
+                    at,
+                    until,
                     heard=h.utt.text,
                     confidence=h.utt.confidence,
                     message=f"承诺回复但{what}，没有给出确切时间",
+                    time_kind="vague",
+                    commitment=trigger.text,
                 )
+
+    def _commitment_outside(self, rule: Rule, h: _Heard, holds: list[tuple[int, int]]) -> bool:
+        """A commitment outside the in-call hold phrases ("您稍等，我明天上午十点给您回电")."""
+        for pattern in rule.compiled.get("commitments", []):
+            for a, _b in pattern.find(h.tokens):
+                if not any(x <= a < y for x, y in holds):
+                    return True
+        return False
 
     def _complaint_start(self, h: _Heard, out: list[Finding]) -> None:
         for rule in self.rules.of_kind("complaint"):
@@ -284,6 +365,23 @@ class CallChecker:
                 complaint=c["heard"],
             )
 
+    def _greeting_parts(self, rule: Rule, text: str) -> tuple[list[str], list[float]]:
+        """Similarity of each greeting part; the last part may be said in an accepted wording."""
+        parts = list(rule.get("parts"))
+        sims = [best_similarity(text, p)[0] for p in parts]
+        if parts and rule.get("ask_wordings"):
+            sims[-1] = max([sims[-1]] + [best_similarity(text, w)[0] for w in rule.get("ask_wordings")])
+        return parts, sims
+
+    def _name_said(self, heard: list[_Heard]) -> str:
+        """The name after 我是 / 工程师 in the greeting, as heard ("" if none)."""
+        for h in heard:
+            m = re.search(r"(?:工程师|我是|我叫)([^#;]{2,4}?)(?:#|$)", _clause_text(h.tokens))
+            if m:
+                name = m.group(1)
+                return name.removeprefix("桌面工程师").removeprefix("工程师")
+        return ""
+
     def _greeting(self, out: list[Finding], closing_window: bool) -> None:
         """Decide 3.4(a) once the engineer's greeting window is over (or already fully met)."""
         if self._greeting_done:
@@ -292,11 +390,11 @@ class CallChecker:
             window_end = self.joined_at + float(rule.get("window_s"))
             in_window = [h for h in self._engineer() if h.utt.start < window_end]
             text = "".join(h.norm for h in in_window)
-            parts = rule.get("parts")
-            sims = [best_similarity(text, p)[0] for p in parts]
+            parts, sims = self._greeting_parts(rule, text)
             part_threshold = float(rule.get("part_threshold", 0.75))
             score = mean(sims) if sims else 0.0
-            name_match = _name_found(text, self.engineer, float(rule.get("name_threshold", 0.85)))
+            name_threshold = float(rule.get("name_threshold", 0.85))
+            name_match = _name_found(text, self.engineer, name_threshold, self.roster)
             complete = name_match is not None and all(s >= part_threshold for s in sims)
             if not complete and not closing_window:
                 return
@@ -313,7 +411,12 @@ class CallChecker:
                 "name": self.engineer,
                 "name_heard": name_match.text if name_match else "",
             }
-            if name_match is not None and score >= float(rule.get("min_score", 0.6)):
+            weakest = min(sims, default=0.0)
+            if (
+                name_match is not None
+                and score >= float(rule.get("min_score", 0.6))
+                and weakest >= float(rule.get("min_part_score", 0.0))
+            ):
                 msg = f"开场问候并报了自己的名字「{name_match.text}」"
                 self._emit(
                     out,
@@ -329,13 +432,16 @@ class CallChecker:
                 )
                 continue
             if name_match is None:
-                other = next((n for n in self.roster if _name_found(text, n, 0.95)), None)
-                msg = (
-                    f"开场报的名字是「{other}」，不是本人（{self.engineer}）"
-                    if other
-                    else f"开场{float(rule.get('window_s')):.0f}秒内没有报自己的名字（{self.engineer}）"
-                )
-                detail["other_name"] = other or ""
+                everyone = [self.engineer, *self.roster]
+                other = next((n for n in self.roster if _name_found(text, n, name_threshold, everyone)), None)
+                said = "" if other else self._name_said(in_window)
+                if other:
+                    msg = f"开场报的名字是「{other}」，不是本人（{self.engineer}）"
+                elif said:
+                    msg = f"开场报的名字是「{said}」，不是本人（{self.engineer}）"
+                else:
+                    msg = f"开场{float(rule.get('window_s')):.0f}秒内没有报自己的名字（{self.engineer}）"
+                detail["other_name"] = other or said
             else:
                 msg = "开场问候不完整：缺少「" + "」「".join(missing) + "」"
             self._emit(
@@ -350,6 +456,28 @@ class CallChecker:
                 recommended=recommended,
                 **detail,
             )
+            self._greeting_failed = self.findings[-1]
+
+    def _late_greeting(self, h: _Heard) -> None:
+        """A greeting heard after its window: the failure already given says when it started."""
+        f = self._greeting_failed
+        if f is None or f.detail.get("late_s") is not None or h.utt.speaker != "engineer":
+            return
+        rule = self.rules.by_id(f.rule_id)
+        if rule is None:
+            return
+        late_by = h.utt.start - self.joined_at
+        if late_by > float(rule.get("late_search_s", 30)) or late_by < float(rule.get("window_s")):
+            return
+        _parts, sims = self._greeting_parts(rule, h.norm)
+        named = _name_found(h.norm, self.engineer, float(rule.get("name_threshold", 0.85)))
+        if not sims or (mean(sims) < float(rule.get("min_score", 0.6)) and named is None):
+            return
+        window = float(rule.get("window_s"))
+        f.message = f"开场用语在第 {late_by:.0f} 秒才开始（应在 {window:.0f} 秒内）"
+        f.detail["late_s"] = round(late_by, 2)
+        f.heard = h.utt.text
+        f.start, f.end = round(h.utt.start, 2), round(h.utt.end, 2)
 
     def _close_complaints(self, now: float, out: list[Finding], final: bool) -> None:
         for c in self._complaints:
@@ -371,7 +499,11 @@ class CallChecker:
     def on_utterance(self, utt: Utterance) -> list[Finding]:
         """Take one final utterance of either leg; return the findings it decided."""
         out: list[Finding] = []
-        h = _Heard(utt, normalize_transcript(utt.text))
+        text = utt.text
+        if self.lexicon is not None and utt.speaker == "engineer":
+            text = self.lexicon.correct(utt.text, [n for n in self._names if n]).text
+        tokens = tokenize(text)
+        h = _Heard(utt, tokens.text, tokens)
         self.heard.append(h)
         if not h.norm:
             return out
@@ -385,6 +517,7 @@ class CallChecker:
             self._promise(h, out)
             self._apology(h, out)
             self._greeting(out, closing_window=False)
+            self._late_greeting(h)
         return out
 
     def on_time(self, t: float) -> list[Finding]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speech.qa.patterns import ContextPattern, PatternError, compile_context, compile_pattern
+
 DEFAULT_RULES = Path(__file__).with_name("default_rules.toml")
 CLAUSE_ID = re.compile(r"^\d+(\.\d+)*(\([a-z0-9]+\))?$")
 
@@ -24,9 +26,12 @@ KIND_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
     "greeting": {
         "window_s": (NUM, True),
         "parts": (STRS, True),
+        "ask_wordings": (STRS, False),
         "part_threshold": (NUM, False),
         "min_score": (NUM, False),
+        "min_part_score": (NUM, False),
         "name_threshold": (NUM, False),
+        "late_search_s": (NUM, False),
     },
     "closing": {
         "window_s": (NUM, True),
@@ -34,10 +39,20 @@ KIND_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
         "part_threshold": (NUM, False),
         "min_score": (NUM, False),
     },
-    "must_not_say": {"phrases": (STRS, True), "threshold": (NUM, False), "allowed": (STRS, False)},
+    "must_not_say": {
+        "patterns": (STRS, False),
+        "phrases": (STRS, False),
+        "threshold": (NUM, False),
+        "allowed": (STRS, False),
+        "unless": (STRS, False),
+        "context": (bool, False),
+    },
     "definite_time": {
-        "promise_phrases": (STRS, True),
-        "vague_phrases": (STRS, True),
+        "commitments": (STRS, False),
+        "vague": (STRS, False),
+        "not_promise": (STRS, False),
+        "promise_phrases": (STRS, False),
+        "vague_phrases": (STRS, False),
         "threshold": (NUM, False),
         "end_of_day": (str, False),
     },
@@ -66,6 +81,13 @@ KIND_FIELDS: dict[str, dict[str, tuple[Any, bool]]] = {
     },
     "ring_time": {"max_rings": (NUM, True), "ring_on_s": (NUM, False), "ring_off_s": (NUM, False)},
 }
+# Fields written in the pattern grammar (speech/qa/patterns.py), compiled when the file loads;
+# "context" patterns may say where the match sits with "@".
+PATTERN_FIELDS = {"patterns": "plain", "commitments": "plain", "vague": "plain", "not_promise": "plain",
+                  "unless": "context"}
+# A kind needs at least one of these fields.
+ONE_OF = {"must_not_say": ("patterns", "phrases"), "definite_time": ("commitments", "promise_phrases")}
+FRACTIONS = ("min_score", "min_part_score", "max_rate_cv", "max_talk_share")
 COMMON_FIELDS = {
     "id": (str, True),
     "kind": (str, True),
@@ -91,6 +113,8 @@ class Rule:
     text: str
     recommended: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    # field name -> compiled patterns (Pattern or ContextPattern), built by parse_rules
+    compiled: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
@@ -102,6 +126,8 @@ class RuleSet:
     weights: dict[str, float]
     context: dict[str, Any]
     source: str = ""
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    context_unless: list[ContextPattern] = field(default_factory=list, compare=False, repr=False)
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
@@ -133,6 +159,19 @@ class _Lines:
             if pattern.match(self.lines[n - 1]):
                 return n
         return start
+
+    def value(self, key_line: int | None, value: str) -> int | None:
+        """The line at or after ``key_line`` (in the same table) that holds the string ``value``."""
+        if key_line is None:
+            return None
+        quoted = [f'"{value}"', f"'{value}'"]
+        for n in range(key_line, len(self.lines) + 1):
+            s = self.lines[n - 1]
+            if n > key_line and s.strip().startswith("["):
+                break
+            if any(q in s for q in quoted):
+                return n
+        return key_line
 
     def key(self, table: str, key: str) -> int | None:
         start = next((i + 1 for i, s in enumerate(self.lines) if s.strip() == f"[{table}]"), None)
@@ -174,6 +213,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     where = _Lines(text)
     if data.get("version") != 1:
         raise RuleFileError(source, None, "version", "must be 1 (the rule file format this Deskline reads)")
+    classes = _parse_classes(data.get("classes", {}), source, where)
     raw_rules = data.get("rule")
     if not isinstance(raw_rules, list) or not raw_rules:
         raise RuleFileError(source, None, "rule", "no [[rule]] tables")
@@ -205,7 +245,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             if isinstance(value, NUM) and not isinstance(value, bool) and value < 0 and "dbfs" not in key:
                 raise fail(key, "must not be negative")
             if (
-                (key.endswith("threshold") or key in ("min_score", "max_rate_cv", "max_talk_share"))
+                (key.endswith("threshold") or key in FRACTIONS)
                 and isinstance(value, NUM)
                 and value > 1
             ):
@@ -214,12 +254,25 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             raise fail("end_of_day", f"{raw['end_of_day']!r} is not HH:MM")
         if raw.get("verdict", "warn") not in ("warn", "fail"):
             raise fail("verdict", f'{raw["verdict"]!r} must be "warn" or "fail"')
+        if kind in ONE_OF and not any(k in raw for k in ONE_OF[kind]):
+            raise fail("", f"missing field {' or '.join(repr(k) for k in ONE_OF[kind])} (kind {kind!r})")
+        compiled: dict[str, list[Any]] = {}
+        for key, style in PATTERN_FIELDS.items():
+            for n, pattern in enumerate(raw.get(key, [])):
+                try:
+                    compiler = compile_context if style == "context" else compile_pattern
+                    compiled.setdefault(key, []).append(compiler(pattern, classes))
+                except PatternError as e:
+                    line = where.value(where.rule(i, key), pattern)
+                    raise RuleFileError(source, line, f"rule[{i}].{key}", f"pattern {n + 1}: {e}") from None
         if any(r.id == raw["id"] for r in rules):
             raise fail("id", f"duplicate rule id {raw['id']!r}")
         if raw.get("enabled", True) is False:
             continue
         params = {k: v for k, v in raw.items() if k not in COMMON_FIELDS}
-        rules.append(Rule(raw["id"], kind, raw["clause"], raw["text"], raw.get("recommended", ""), params))
+        rules.append(
+            Rule(raw["id"], kind, raw["clause"], raw["text"], raw.get("recommended", ""), params, compiled)
+        )
     weights = data.get("weights", {})
     if not isinstance(weights, dict):
         raise RuleFileError(source, None, "weights", "must be a table of clause id = weight")
@@ -231,12 +284,40 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
                 source, where.key("weights", clause), f"weights.{clause}", "must be a non-negative number"
             )
     context = data.get("context", {})
-    for key in ("quote_before", "conditional_after", "negation_before"):
+    for key in ("quote_before", "conditional_after", "negation_before", "unless"):
         if key in context and not _check_type(context[key], STRS):
             raise RuleFileError(
                 source, where.key("context", key), f"context.{key}", "must be a non-empty list of strings"
             )
-    return RuleSet(rules, {k: float(v) for k, v in weights.items()}, context, source)
+    unless = []
+    for n, pattern in enumerate(context.get("unless", [])):
+        try:
+            unless.append(compile_context(pattern, classes))
+        except PatternError as e:
+            line = where.value(where.key("context", "unless"), pattern)
+            raise RuleFileError(source, line, "context.unless", f"pattern {n + 1}: {e}") from None
+    return RuleSet(rules, {k: float(v) for k, v in weights.items()}, context, source, classes, unless)
+
+
+def _parse_classes(raw: Any, source: str, where: _Lines) -> dict[str, list[str]]:
+    """``[classes]``: name = [entries]; each entry a pattern, checked once every class is known."""
+    if not isinstance(raw, dict):
+        raise RuleFileError(source, None, "classes", "must be a table of name = [entries]")
+    for name, entries in raw.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise RuleFileError(source, where.key("classes", name), f"classes.{name}",
+                                "a class name is letters, digits and _ (it is written {name} in patterns)")
+        if not _check_type(entries, STRS):
+            raise RuleFileError(source, where.key("classes", name), f"classes.{name}",
+                                "must be a non-empty list of strings")
+    for name, entries in raw.items():
+        for n, entry in enumerate(entries):
+            try:
+                compile_pattern(entry, raw)
+            except PatternError as e:
+                raise RuleFileError(source, where.value(where.key("classes", name), entry), f"classes.{name}",
+                                    f"entry {n + 1}: {e}") from None
+    return {k: list(v) for k, v in raw.items()}
 
 
 def load_rules(path: str | Path | None = None) -> RuleSet:

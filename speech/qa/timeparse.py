@@ -29,6 +29,7 @@ TIME_WORDS: dict[str, float] = {
     "下班": 0.8,
     "小时": 0.8,
     "分钟": 0.8,
+    "刻钟": 0.8,
     "星期": 0.8,
     "之前": 0.9,
     "以前": 0.9,
@@ -45,6 +46,7 @@ TIME_WORDS: dict[str, float] = {
     "内": 1.0,
     "后": 1.0,
     "分": 1.0,
+    "刻": 1.0,
     "周": 1.0,
     "个": 1.0,
 }
@@ -69,6 +71,31 @@ WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6,
 class ParsedTime:
     due_at: datetime
     phrase: str  # the canonical words that named the time, e.g. "今天下午3点前"
+    kind: str = "clock"  # "clock" (a time of day or a day) or "relative" (a duration from now)
+
+
+# Short forms said on the phone, spelled out before anything else reads the text.
+SHORT_FORMS = {"今晚": "今天晚上", "明晚": "明天晚上", "明早": "明天早上", "今早": "今天早上",
+               "明儿": "明天", "今儿": "今天", "礼拜": "星期", "钟头": "小时"}
+# Recogniser homophones of digits, trusted only right before a time unit (事点 = 四点).
+DIGIT_HOMOPHONES = {"事": "四", "似": "四", "寺": "四", "久": "九", "酒": "九", "就": "九", "旧": "九",
+                    "舞": "五", "伍": "五", "衣": "一", "依": "一", "伞": "三", "溜": "六", "琪": "七",
+                    "巴": "八"}
+# ... before 点 or its homophones (明早就电 = 明早九点), an hour count or a minute count.
+_HOMOPHONE_DIGIT = re.compile(
+    "([" + "".join(DIGIT_HOMOPHONES) + "])(?=[点电店典]|个小时|个半小时|分钟|十)"
+)
+
+
+def time_text(raw: str) -> str:
+    """Recogniser text made ready for ``parse_due_time``: 16:30 → 16点30分, then normalised."""
+    from speech.text import normalize_transcript, to_simplified
+
+    text = re.sub(r"(\d{1,2})\s*[:：]\s*(\d{2})", r"\1点\2分", to_simplified(raw))
+    text = re.sub(r"(\d{1,2})\.([13])\s*[刻克]", r"\1点\2刻", text)  # Whisper's 3.1克 for 三点一刻
+    # Whisper's 1630之前 for 16:30之前: four digits that can only be a time of day.
+    text = re.sub(r"(?<!\d)([01]?\d|2[0-3])([0-5]\d)(?=之前|以前|前|以内)", r"\1点\2分", text)
+    return normalize_transcript(text)
 
 
 def _numeral_value(s: str) -> int:
@@ -94,6 +121,9 @@ def _next_to_number(text: str, i: int) -> bool:
 
 def canonicalise(text: str) -> str:
     """Fuzzy time words replaced by their canonical characters, numerals by digits."""
+    for short, full in SHORT_FORMS.items():
+        text = text.replace(short, full)
+    text = _HOMOPHONE_DIGIT.sub(lambda m: DIGIT_HOMOPHONES[m.group(1)], text)
     hay = syllables(text)
     out = list(text)
     claimed = [False] * len(text)
@@ -124,59 +154,64 @@ def canonicalise(text: str) -> str:
 
     # Weekday names keep their characters: 周五 is Friday, not week 5.
     parts = re.split(r"((?:周|星期)[一二三四五六日天])", result)
-    return "".join(
+    result = "".join(
         p if re.fullmatch(r"(?:周|星期)[一二三四五六日天]", p) else _NUMERAL.sub(numeral, p) for p in parts
     )
+    # Quarters: 3点1刻 = 3点15分, 3点3刻 = 3点45分, 1刻钟 = 15分钟.
+    result = re.sub(r"点([13])刻", lambda m: f"点{int(m.group(1)) * 15}分", result)
+    return re.sub(r"(\d)刻钟", lambda m: f"{int(m.group(1)) * 15}分钟", result)
 
 
 _DAY = r"(?P<day>今天|明天|后天)?"
 _PART = r"(?P<part>上午|下午|中午|晚上|早上)?"
-_CLOCK = re.compile(
-    _DAY + _PART + r"(?P<hour>\d{1,2})点(?:(?P<half>半)|(?P<minute>\d{1,2})分?)?"
-    r"(?P<before>之前|以前|前)?"
-)
+_CLOCK_TAIL = r"(?P<hour>\d{1,2})点(?:(?P<half>半)|(?P<minute>\d{1,2})分?)?(?P<before>之前|以前|前)?"
+_CLOCK = re.compile(_DAY + _PART + _CLOCK_TAIL)
+# The measure word may be misheard (两份小时, 半段小时 for 两个/半个): any one character there.
+_MEASURE = r"(?:个|[^\d点半小分])?"
 _DURATION = re.compile(
-    r"(?P<n>\d+)?(?P<half>半)?个?(?P<h_half>半)?(?P<unit>小时|分钟)(?P<rel>之内|以内|内|之后|以后|后)"
+    r"(?P<n>\d+)?(?P<half>半)?" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)"
+    r"(?P<rel>之内|以内|内|之后|以后|后)"
+)
+# A duration said with a promise and nothing after it ("十分钟给您回电", or 之内 lost by the
+# recogniser) means within that long; "…分钟前" would be the past and is not read.
+_BARE_DURATION = re.compile(
+    r"(?P<n>\d+)(?P<half>)" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)(?!前|以前|之前)"
+)
+# "过两个小时我再联系您": 过 before the duration says "after" on its own.
+_AFTER_DURATION = re.compile(
+    r"过(?P<n>\d+)?(?P<half>半)?" + _MEASURE + r"(?P<h_half>半)?(?P<unit>小时|分钟)"
 )
 _WEEKDAY = re.compile(
-    r"(?P<which>这|本|下)?(?:周|星期)(?P<wd>[一二三四五六日天])(?P<rest>下班前|之前|以前|前)?"
+    r"(?P<which>这|本|下)?个?(?:周|星期)(?P<wd>[一二三四五六日天])"
+    r"(?:" + _PART + _CLOCK_TAIL + r"|(?P<rest>下班前|之前|以前|前))?"
 )
 _DAY_ONLY = re.compile(r"(?P<day>今天|明天|后天)(?P<rest>下班前|下班之前|之内|以内|内|之前|前)")
 
 
+def _hour_of_day(hour: int, part: str | None) -> int:
+    if part in ("下午", "晚上") and hour < 12:
+        return hour + 12
+    if part == "中午" and hour < 11:
+        return hour + 12
+    if part is None and 1 <= hour <= 7:
+        return hour + 12  # "三点" on a support line is the afternoon
+    return hour
+
+
+def _amount(m: re.Match[str]) -> float:
+    n = int(m.group("n")) if m.group("n") else 0
+    if m.group("half") and not m.group("n"):
+        return 0.5
+    return n + (0.5 if (m.group("h_half") or m.group("half")) else 0)
+
+
 def parse_due_time(text: str, said_at: datetime, end_of_day: time = time(18, 0)) -> ParsedTime | None:
-    """The definite time named in ``text`` (normalised), relative to when it was said."""
+    """The definite time named in ``text`` (normalised), relative to when it was said.
+
+    ``said_at`` carries the line's time zone; the due time is in the same zone.
+    """
     canon = canonicalise(text)
-    m = _DURATION.search(canon)
-    if m:
-        n = int(m.group("n")) if m.group("n") else 0
-        if m.group("half") and not m.group("n"):
-            amount = 0.5
-        else:
-            amount = n + (0.5 if (m.group("h_half") or m.group("half")) else 0)
-        if amount > 0:
-            delta = timedelta(hours=amount) if m.group("unit") == "小时" else timedelta(minutes=amount)
-            return ParsedTime(said_at + delta, m.group(0))
-    m = _CLOCK.search(canon)
-    if m:
-        hour = int(m.group("hour"))
-        minute = 30 if m.group("half") else int(m.group("minute") or 0)
-        part = m.group("part")
-        if part in ("下午", "晚上") and hour < 12:
-            hour += 12
-        elif part == "中午" and hour < 11:
-            hour += 12
-        elif part is None and 1 <= hour <= 7:
-            hour += 12
-        if hour > 23 or minute > 59:
-            return None
-        day = {"今天": 0, "明天": 1, "后天": 2}.get(m.group("day") or "", 0)
-        due = datetime.combine(
-            said_at.date() + timedelta(days=day), time(hour, minute), tzinfo=said_at.tzinfo
-        )
-        if not m.group("day") and due <= said_at:
-            due += timedelta(days=1)
-        return ParsedTime(due, m.group(0))
+    tz = said_at.tzinfo
     m = _WEEKDAY.search(canon)
     if m:
         target = WEEKDAY[m.group("wd")]
@@ -184,11 +219,37 @@ def parse_due_time(text: str, said_at: datetime, end_of_day: time = time(18, 0))
         if m.group("which") == "下":
             monday += timedelta(days=7)
         day = monday + timedelta(days=target)
-        if day < said_at.date():
-            day += timedelta(days=7)
-        return ParsedTime(datetime.combine(day, end_of_day, tzinfo=said_at.tzinfo), m.group(0))
+        if m.group("hour"):
+            hour = _hour_of_day(int(m.group("hour")), m.group("part"))
+            minute = 30 if m.group("half") else int(m.group("minute") or 0)
+            if hour > 23 or minute > 59:
+                return None
+            due = datetime.combine(day, time(hour, minute), tzinfo=tz)
+        else:
+            due = datetime.combine(day, end_of_day, tzinfo=tz)
+        if due <= said_at and m.group("which") != "下":
+            due += timedelta(days=7)
+        return ParsedTime(due, m.group(0), "clock")
+    for regex in (_DURATION, _AFTER_DURATION, _BARE_DURATION):
+        m = regex.search(canon)
+        if m:
+            amount = _amount(m)
+            if amount > 0:
+                delta = timedelta(hours=amount) if m.group("unit") == "小时" else timedelta(minutes=amount)
+                return ParsedTime(said_at + delta, m.group(0), "relative")
+    m = _CLOCK.search(canon)
+    if m:
+        hour = _hour_of_day(int(m.group("hour")), m.group("part"))
+        minute = 30 if m.group("half") else int(m.group("minute") or 0)
+        if hour > 23 or minute > 59:
+            return None
+        day = {"今天": 0, "明天": 1, "后天": 2}.get(m.group("day") or "", 0)
+        due = datetime.combine(said_at.date() + timedelta(days=day), time(hour, minute), tzinfo=tz)
+        if not m.group("day") and due <= said_at:
+            due += timedelta(days=1)
+        return ParsedTime(due, m.group(0), "clock")
     m = _DAY_ONLY.search(canon)
     if m:
         day = said_at.date() + timedelta(days={"今天": 0, "明天": 1, "后天": 2}[m.group("day")])
-        return ParsedTime(datetime.combine(day, end_of_day, tzinfo=said_at.tzinfo), m.group(0))
+        return ParsedTime(datetime.combine(day, end_of_day, tzinfo=tz), m.group(0), "clock")
     return None

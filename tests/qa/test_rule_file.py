@@ -33,7 +33,10 @@ def test_shipped_rules_cover_the_standard() -> None:
             GOOD_RULE.replace('kind = "must_not_say"', 'kind = "must_say"'),
             "r.toml:4: rule[0].kind: unknown kind 'must_say'",
         ),
-        (GOOD_RULE.replace('phrases = ["不知道"]\n', ""), "r.toml:2: rule[0]: missing field 'phrases'"),
+        (
+            GOOD_RULE.replace('phrases = ["不知道"]\n', ""),
+            "r.toml:2: rule[0]: missing field 'patterns' or 'phrases'",
+        ),
         (
             GOOD_RULE.replace('clause = "3.5(2)"', 'clause = "three"'),
             "r.toml:5: rule[0].clause: 'three' is not a clause id",
