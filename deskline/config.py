@@ -178,6 +178,14 @@ def load_config(path: str | Path | None = None) -> Config:
                 "recordings_max_mb", "callback_min_talk_s"):
         if getattr(cfg.hotline, key) < 0:
             raise ConfigError(f"{source}: [hotline] {key} = {getattr(cfg.hotline, key)}: must be 0 or more")
+    try:
+        bind = ipaddress.ip_address(cfg.hotline.bind_ip)
+    except ValueError:
+        raise ConfigError(f"{source}: [hotline] bind_ip = {cfg.hotline.bind_ip!r}: must be an IP address "
+                          "of this machine") from None
+    if bind.is_unspecified:
+        raise ConfigError(f"{source}: [hotline] bind_ip = {cfg.hotline.bind_ip!r}: must be a real address of "
+                          "this machine (it goes into SDP, where callers send their audio), not 0.0.0.0")
     for key in ("max_calls", "max_calls_per_source"):
         if getattr(cfg.hotline, key) < 1:
             raise ConfigError(f"{source}: [hotline] {key} = {getattr(cfg.hotline, key)}: must be at least 1")
@@ -247,7 +255,8 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         holidays = parse_holidays(data.get("holidays", {}), str(source))
         cfg.lines = parse_lines(data.get("lines", []), str(source), holidays)
-        cfg.roster = parse_roster(data.get("engineers", []), str(source))
+        cfg.roster = parse_roster(data.get("engineers", []), str(source),
+                                  tuple(line.id for line in cfg.lines))
     except RoutingConfigError as e:
         raise ConfigError(str(e)) from None
     if not cfg.lines:

@@ -37,6 +37,27 @@ def prompts_for(cfg: Config) -> Any:
         return TonePrompts()
 
 
+class SipPortBusy(ConfigError):
+    pass
+
+
+def check_sip_port_free(cfg: Config) -> None:
+    """One line naming the entry if the node's SIP address cannot be bound, before anything starts."""
+    import socket
+
+    if not cfg.hotline.sip_port:
+        return  # a port chosen by the kernel
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((cfg.hotline.bind_ip, cfg.hotline.sip_port))
+        except OSError as exc:
+            raise SipPortBusy(
+                f"{cfg.source}: [hotline] the SIP user agent cannot listen on "
+                f"{cfg.hotline.bind_ip}:{cfg.hotline.sip_port}: {exc.strerror or exc} "
+                "(another hotline or SIP program running there? check bind_ip and sip_port)"
+            ) from None
+
+
 @dataclass
 class HotlineNode:
     agent: RecoveringUserAgent

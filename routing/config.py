@@ -211,7 +211,11 @@ def parse_lines(data: Any, source: str, holidays: HolidayArrangement | None = No
     return lines
 
 
-def parse_roster(data: Any, source: str) -> Roster:
+SIP_VALUE = re.compile(r"^(?:sips?:[^@\s;]+@[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:;\S*)?|[A-Za-z0-9._\-+]+)$")
+
+
+def parse_roster(data: Any, source: str, line_ids: tuple[str, ...] | None = None) -> Roster:
+    """The [[engineers]] tables; with ``line_ids``, every engineer's lines must be among them."""
     if not isinstance(data, list):
         raise RoutingConfigError(f"{source}: [[engineers]] must be an array of tables")
     engineers: list[Engineer] = []
@@ -232,10 +236,23 @@ def parse_roster(data: Any, source: str) -> Roster:
         lines = _get(entry, "lines", list, where, [])
         if not all(isinstance(v, str) for v in lines):
             raise RoutingConfigError(f"{where}.lines: must be a list of line ids")
+        if line_ids is not None:
+            unknown = [v for v in lines if v not in line_ids]
+            if unknown:
+                raise RoutingConfigError(
+                    f"{where}.lines: unknown line id(s) {', '.join(map(repr, unknown))} "
+                    f"(the [[lines]] ids are {', '.join(line_ids)})"
+                )
         if any(e.name == name for e in engineers):
             raise RoutingConfigError(f"{where}.name: duplicate engineer {name!r}")
+        sip = _get(entry, "sip", str, where).strip()
+        if not SIP_VALUE.match(sip):
+            raise RoutingConfigError(
+                f"{where}.sip: {sip!r} is neither a SIP URI such as \"sip:zhangwei@10.0.0.21:5060\" "
+                "nor a user name at the registrar such as \"zhangwei\""
+            )
         engineers.append(Engineer(
-            name=name, sip=_get(entry, "sip", str, where),
+            name=name, sip=sip,
             certified=_get(entry, "certified", bool, where, False) is True,
             available=_get(entry, "available", bool, where, True) is True,
             lines=tuple(lines)))

@@ -19,7 +19,7 @@ from deskline.errors import UserError, user_errors
 def run(args: argparse.Namespace) -> int:
     from deskline.console_runtime import ConsoleServer, PortBusy, build_app, check_port_free
     from deskline.console_uplink import ConsoleUplink
-    from deskline.hotline_runtime import start_hotline
+    from deskline.hotline_runtime import SipPortBusy, check_sip_port_free, start_hotline
     from models.store import Store
     from models.store_lock import StoreLock, StoreLocked
     from web.live import LiveHub
@@ -34,11 +34,15 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
     # Before anything touches the store (call recovery would close the running node's live
     # calls) or a port: one node per store, and the console's port free.
+    lock = None
     try:
         lock = StoreLock(cfg.store_path).acquire()
+        check_sip_port_free(cfg)
         if not args.no_console:
             check_port_free(cfg.console.host, cfg.console.port)
-    except (StoreLocked, PortBusy) as exc:
+    except (StoreLocked, PortBusy, SipPortBusy) as exc:
+        if lock is not None:
+            lock.release()
         raise UserError(str(exc)) from None
     cfg.hotline.recordings_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:

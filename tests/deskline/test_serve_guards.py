@@ -75,6 +75,19 @@ def test_busy_console_port_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
 
 
+def test_busy_sip_port_is_one_line_naming_the_entry(tmp_path: Path) -> None:
+    cfg = node_config(tmp_path, free_tcp_port())
+    setting = next(line for line in cfg.read_text().splitlines() if line.startswith("sip_port"))
+    port = int(setting.split("=")[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", port))
+        proc = serve(cfg)
+    assert proc.returncode == 2
+    assert f"[hotline] the SIP user agent cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "rec").exists()  # refused before anything was touched
+
+
 def test_store_is_created_owner_only(tmp_path: Path) -> None:
     Store(tmp_path / "new.db").close()
     assert stat.S_IMODE((tmp_path / "new.db").stat().st_mode) == 0o600
