@@ -96,12 +96,13 @@ class ConfiguredRouter:
         if now.tzinfo is None:
             now = now.astimezone()
         if not calendar.is_open(now):
-            return RouteDecision(line.id, False, calendar.next_opening(now), line.web_url)
+            return RouteDecision(line.id, False, calendar.next_opening(now), line.web_url,
+                                 timezone=line.timezone)
         ordered = candidates(self.cfg.roster, line.id, caller, self.dispatch, self._open_tickets(), now)
         targets = [EngineerTarget(e.name, engineer_uri(e.sip, self.cfg)) for e in ordered]
         ring_limit = getattr(line, "ring_limit_s", None) or (
             self.cfg.hotline.max_rings * (self.cfg.hotline.ring_on_s + self.cfg.hotline.ring_off_s))
-        return RouteDecision(line.id, True, None, line.web_url, targets, float(ring_limit))
+        return RouteDecision(line.id, True, None, line.web_url, targets, float(ring_limit), line.timezone)
 
 
 @dataclass

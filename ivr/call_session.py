@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .audio_tap import AudioTap
 from .bridge import MediaLimits, MediaPump
 from .contracts import CallLimits, CallObserver, EngineerTarget, Prompts, Reservations, RouteDecision, Router
-from .pyvoip_adapter import InboundLeg, LegState, LegStateError, OutboundLeg
+from .pyvoip_adapter import AGENT_STOPPING, InboundLeg, LegState, LegStateError, OutboundLeg
 from .recorder import CallRecorder, IncrementalWavWriter
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ class CallSession:
         if self.recording_refused:
             log.warning("call %s: not recorded: %s", self.call_id, self.recording_refused)
         else:
-            path = self.settings.recordings_dir / started_at.strftime("%Y-%m-%d") / f"{self.call_id}.wav"
+            day = _line_date(started_at, decision.timezone)
+            path = self.settings.recordings_dir / day / f"{self.call_id}.wav"
             try:
                 self.recorder = CallRecorder(path)
                 self.recording_path = path
@@ -151,6 +153,9 @@ class CallSession:
         # Each step on its own: one failing must not keep the others from freeing what they hold.
         for attempt in self.attempts:
             _quietly(self.call_id, "hang up the engineer", lambda a=attempt: _hang_up(a.leg, "call over"))
+        if self.caller.end_reason == AGENT_STOPPING:
+            # Not the caller hanging up: the node was told to stop (Ctrl-C, SIGTERM) mid-call.
+            self.reason = "the hotline stopped during the call"
         reason = self.reason or "call over"
         _quietly(self.call_id, "hang up the caller", lambda: _hang_up(self.caller, reason))
         self._release_all()
@@ -366,6 +371,14 @@ class CallSession:
 def _hang_up(leg: InboundLeg | OutboundLeg, reason: str) -> None:
     if leg.state != LegState.ENDED:
         leg.hangup(reason)
+
+
+def _line_date(moment: datetime, timezone: str) -> str:
+    """The call's date where the line is: 07:00 in Shanghai is filed under that day on a UTC host."""
+    if not timezone:
+        return moment.strftime("%Y-%m-%d")
+    aware = moment if moment.tzinfo else moment.astimezone()
+    return aware.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d")
 
 
 def _quietly(call_id: str, what: str, action: Callable[[], object]) -> None:

@@ -31,6 +31,7 @@ class RouteDecision:
     web_url: str = ""
     engineers: list[EngineerTarget] = field(default_factory=list)  # in the order to ring them
     ring_limit_s: float = 15.0  # per engineer, before trying the next one
+    timezone: str = ""  # the line's IANA time zone (recordings are filed by the line's date); "" = local
 
 
 class Router(Protocol):

@@ -6,12 +6,13 @@ Public API: ``SipUserAgent`` (answers and places calls), ``InboundLeg``/``Outbou
 for the defect list and where each fix lives.
 """
 
-from .agent import RegistrationError, SipUserAgent
+from .agent import AGENT_STOPPING, RegistrationError, SipUserAgent
 from .legs import InboundLeg, Leg, LegState, LegStateError, OutboundLeg
 from .media import FRAME_SAMPLES, SAMPLE_RATE
 from .messages import MalformedSipError
 
 __all__ = [
+    "AGENT_STOPPING",
     "FRAME_SAMPLES",
     "SAMPLE_RATE",
     "InboundLeg",

@@ -47,6 +47,7 @@ limited = RateLimitedLog(log)
 TICK_S = 0.05
 ENDED_LEG_KEPT_S = 40.0  # long enough to absorb retransmissions after a call ended
 REGISTER_EXPIRES_S = 120
+AGENT_STOPPING = "agent stopping"  # the end reason of legs hung up because the node stops
 RETRY_AFTER_S = 30  # what a refused caller (or the Kamailio front) is told to wait
 SUPERVISOR_RESTART_DELAY_S = 0.2
 
@@ -320,7 +321,7 @@ class SipUserAgent:
         for leg in list(self.legs.values()):
             if leg.state != LegState.ENDED:
                 try:
-                    leg.hangup("agent stopping")
+                    leg.hangup(AGENT_STOPPING)
                 except Exception:  # noqa: BLE001 - every other leg still gets its BYE
                     log.exception("hanging up %s at stop failed", leg.call_id)
         self.sip.stop()
