@@ -12,6 +12,7 @@ from typing import Any
 
 from models.records import Finding, Scorecard
 from models.store import Review, Store, StoredFinding
+from routing.rings import within_limit
 from web.live import LiveHub
 
 Scorer = Callable[[list[Finding]], Scorecard]
@@ -141,7 +142,8 @@ class Console:
             ring[line] = {
                 "bins": RING_BINS,
                 "counts": counts,
-                "over_three_rings": sum(t > 15.0 for t in times),
+                # The same definition as the rule and the scorecard (routing.rings): 15.0 s is ring 4.
+                "over_three_rings": sum(not within_limit(t) for t in times),
                 "calls": len(times),
             }
         return {

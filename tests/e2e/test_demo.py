@@ -33,7 +33,8 @@ def test_demo_places_a_call_and_prints_its_scorecard(tmp_path: Path) -> None:
 
     call = Store(tmp_path / "deskline.db").get_call(call_id)
     assert call is not None and call.status == "done" and call.engineer == "张伟"
-    assert call.ring_time_s == pytest.approx(ring, abs=0.01) and call.rings == 1
+    # The report prints the ring time to 0.1 s: the stored value is within that rounding.
+    assert call.ring_time_s == pytest.approx(ring, abs=0.05 + 1e-9) and call.rings == 1
     assert {u.speaker for u in call.utterances} == {"caller", "engineer"}
     assert call.promises and call.promises[0].definite
     assert call.scorecard is not None and call.scorecard.overall > 80
