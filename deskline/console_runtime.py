@@ -25,7 +25,7 @@ def secret_key(cfg: Config) -> str:
     return key
 
 
-def build_app(cfg: Config, store: Any, live_hub: Any = None) -> Any:
+def build_app(cfg: Config, store: Any, live_hub: Any = None, node_gauges: Any = None) -> Any:
     from routing.hours import LineCalendar
     from speech.qa.rulefile import load_rules
     from web.app import create_app
@@ -35,7 +35,8 @@ def build_app(cfg: Config, store: Any, live_hub: Any = None) -> Any:
     audio_roots = [cfg.hotline.recordings_dir, *cfg.console.audio_dirs]
     return create_app(store, secret_key=secret_key(cfg), rules=load_rules(cfg.speech.rules or None),
                       live_events=live_hub, calendars=calendars, https_only=cfg.console.https_only,
-                      audio_roots=audio_roots, metrics_token=cfg.console.metrics_token)
+                      audio_roots=audio_roots, metrics_token=cfg.console.metrics_token,
+                      node_gauges=node_gauges)
 
 
 def uvicorn_config(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None,

@@ -68,6 +68,39 @@ class HotlineNode:
         self.hotline.stop()
         if self.observer.accurate is not None:
             self.observer.accurate.stop()
+        self.observer.stop()
+
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        """What /metrics shows of this node: name -> (help, value), read at scrape time."""
+        from ivr.pyvoip_adapter.media_engine import MediaEngine
+
+        stats, engine = self.agent.stats, MediaEngine.shared()
+        values: dict[str, tuple[str, float]] = {
+            "sip_inbound_calls": ("Incoming calls not ended yet", self.agent.live_inbound()),
+            "sip_refused_busy_total": ("INVITEs refused with 503 (call table full)", stats["refused_busy"]),
+            "sip_malformed_total": ("SIP datagrams refused as malformed", stats["malformed"]),
+            "sip_refused_address_total": ("INVITEs refused for an address we will not send to",
+                                          stats["refused_address"]),
+            "sip_loop_restarts_total": ("SIP receive/timer loops restarted after a failure",
+                                        stats["loop_restarts"]),
+            "media_streams": ("RTP streams the media thread moves", engine.stream_count),
+            "media_late_ticks_total": ("Media ticks run more than 20 ms late", engine.late_ticks),
+            "media_longest_tick_ms": ("Longest media tick so far", engine.max_tick_ms),
+        }
+        scheduler = self.observer._scheduler
+        if scheduler is not None:
+            backlog = scheduler.stats()
+            values.update({
+                "recognition_backlog_segments": ("Speech segments waiting for recognition",
+                                                 backlog.queued_segments),
+                "recognition_backlog_seconds": ("Seconds of speech waiting for recognition",
+                                                backlog.queued_audio_s),
+                "recognition_oldest_wait_seconds": ("How long the oldest waiting segment has waited",
+                                                    backlog.oldest_wait_s),
+                "recognition_deferred_total": ("Caller segments deferred to after the call",
+                                               backlog.deferred_total),
+            })
+        return values
 
 
 def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | None = None,

@@ -46,6 +46,7 @@ def create_app(
     metrics_token: str = "",
     login_throttle: LoginThrottle | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    node_gauges: Any = None,
 ) -> FastAPI:
     """The console on ``store``.
 
@@ -75,7 +76,7 @@ def create_app(
     app.state.console = Console(store=store, hub=hub, rules=rules, calendars=calendars or {}, scorer=scorer)
     app.state.audio_roots = resolve_roots(audio_roots)
     app.state.login_throttle = LoginThrottle() if login_throttle is None else login_throttle
-    registry, latency = build_registry(store, hub)
+    registry, latency = build_registry(store, hub, node_gauges)
 
     app.middleware("http")(latency_middleware(latency))
     app.add_middleware(SecurityHeaders)

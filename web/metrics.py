@@ -45,9 +45,29 @@ class StoreCollector(Collector):
         yield live
 
 
-def build_registry(store: Store, hub: LiveHub) -> tuple[CollectorRegistry, Histogram]:
+NodeGauges = Callable[[], dict[str, tuple[str, float]]]
+
+
+class NodeCollector(Collector):
+    """The hotline node's own gauges (call table, media thread, recognition backlog), when the
+    console runs in the node's process: ``gauges()`` is read at scrape time."""
+
+    def __init__(self, gauges: NodeGauges) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, (help_text, value) in sorted(self.gauges().items()):
+            gauge = GaugeMetricFamily(f"deskline_{name}", help_text)
+            gauge.add_metric([], float(value))
+            yield gauge
+
+
+def build_registry(store: Store, hub: LiveHub,
+                   node_gauges: NodeGauges | None = None) -> tuple[CollectorRegistry, Histogram]:
     registry = CollectorRegistry()
     registry.register(StoreCollector(store, hub))
+    if node_gauges is not None:
+        registry.register(NodeCollector(node_gauges))
     latency = Histogram(
         "deskline_http_request_seconds",
         "Console HTTP request latency",

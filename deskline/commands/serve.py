@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         node = start_hotline(cfg, store, publish=publish, on_call_done=uplink.call_done if uplink else None)
     console = None
     if not args.no_console:
-        console = ConsoleServer(build_app(cfg, store, hub), cfg.console.host, cfg.console.port,
+        console = ConsoleServer(build_app(cfg, store, hub, node_gauges=node.gauges), cfg.console.host,
+                                cfg.console.port,
                                 trusted_proxies=cfg.console.trusted_proxies)
         try:
             console.start()

@@ -131,3 +131,22 @@ def test_a_running_node_keeps_its_files_owner_only_and_holds_the_lock(tmp_path: 
     finally:
         assert stop(node) == 0
     StoreLock(tmp_path / "node.db").acquire().release()
+
+
+def test_a_running_node_shows_its_call_table_and_media_thread_in_metrics(tmp_path: Path) -> None:
+    """/metrics of ``deskline serve`` (console in the node's process) carries the node's gauges."""
+    import httpx
+
+    from tests.e2e.processes import deskline, stop, wait_for_line
+
+    console_port = free_tcp_port()
+    cfg = node_config(tmp_path, console_port)
+    node = deskline("serve", "--config", str(cfg), cwd=tmp_path)
+    try:
+        wait_for_line(node, r"Console on ", timeout=120)
+        metrics = httpx.get(f"http://127.0.0.1:{console_port}/metrics", timeout=10).text
+    finally:
+        assert stop(node) == 0
+    for gauge in ("deskline_sip_inbound_calls 0.0", "deskline_sip_refused_busy_total 0.0",
+                  "deskline_media_streams", "deskline_media_late_ticks_total"):
+        assert gauge in metrics, metrics[-2000:]

@@ -60,3 +60,18 @@ def test_the_configured_console_passes_the_token(tmp_path: Path, store: Store) -
     app = build_app(load_config(config), store)
     assert scrape(app, "127.0.0.1").status_code == 401
     assert scrape(app, "127.0.0.1", Authorization=f"Bearer {TOKEN}").status_code == 200
+
+
+def test_a_nodes_gauges_are_read_at_scrape_time(store: Store) -> None:
+    backlog = {"n": 3.0}
+
+    def gauges() -> dict[str, tuple[str, float]]:
+        return {"recognition_backlog_segments": ("Speech segments waiting for recognition", backlog["n"]),
+                "sip_refused_busy_total": ("INVITEs refused with 503", 490)}
+
+    app = create_app(store, secret_key=SECRET, metrics_token=TOKEN, node_gauges=gauges)
+    first = scrape(app, Authorization=f"Bearer {TOKEN}").text
+    assert "deskline_recognition_backlog_segments 3.0" in first
+    assert "deskline_sip_refused_busy_total 490.0" in first
+    backlog["n"] = 0.0
+    assert "deskline_recognition_backlog_segments 0.0" in scrape(app, Authorization=f"Bearer {TOKEN}").text
