@@ -11,7 +11,8 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -363,9 +364,11 @@ def rule_precision(
     return [{**plain(p), "precision": p.precision} for p in console_of(request).store.rule_precision()]
 
 
-def trend_window(days: int) -> tuple[datetime, datetime]:
-    until = datetime.now(UTC) + timedelta(days=1)
-    return until - timedelta(days=days + 1), until
+def trend_window(days: int, zone: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """The last ``days`` days up to the end of today, as days of ``zone`` (the line's), not of UTC."""
+    today = datetime.now(zone).date()
+    until = datetime.combine(today + timedelta(days=1), clock_time.min, tzinfo=zone)
+    return until - timedelta(days=days), until
 
 
 @router.get("/trends")
@@ -377,8 +380,9 @@ def trends(
 ) -> dict[str, Any]:
     if not user.is_supervisor:
         engineer = user.name
-    since, until = trend_window(days)
-    return console_of(request).trends(since, until, engineer)
+    console = console_of(request)
+    since, until = trend_window(days, console.zone())
+    return console.trends(since, until, engineer)
 
 
 @router.get("/live/calls")

@@ -354,8 +354,9 @@ def rules_page(request: Request, user: Annotated[Principal, Depends(page_supervi
 def trends_page(
     request: Request, user: Annotated[Principal, Depends(page_supervisor)], days: int = 30
 ) -> HTMLResponse:
-    since, until = trend_window(max(1, min(days, 366)))
-    data = console_of(request).trends(since, until)
+    console = console_of(request)
+    since, until = trend_window(max(1, min(days, 366)), console.zone())
+    data = console.trends(since, until)
     return render(request, "trends.html", days=days, trends=data, trends_json=script_json(data))
 
 
