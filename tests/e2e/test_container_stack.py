@@ -120,9 +120,11 @@ class Stack:
         accounts = self.config / "sip-accounts" / "engineers"
         accounts.write_text(accounts.read_text() + f"zhangwei:{ENGINEER_PASSWORD}\n")
 
-    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, timeout: float = 300, check: bool = True,
+                stdin: str | None = None) -> subprocess.CompletedProcess:
         run = subprocess.run(
             [str(DOCKER / "compose-local.sh"), "-p", self.project, *args],
+            input=stdin,
             env=self.env,
             capture_output=True,
             text=True,
@@ -169,10 +171,11 @@ class Stack:
         ).stdout
         return Path(path.strip())
 
-    def deskline_in_console(self, *args: str) -> str:
+    def deskline_in_console(self, *args: str, stdin: str | None = None) -> str:
         """``deskline ARGS`` in the console container, as the README's step 1 does it."""
         run = self.compose(
-            "exec", "-T", "console", "deskline", *args, "--config", "/etc/deskline/console.toml"
+            "exec", "-T", "console", "deskline", *args, "--config", "/etc/deskline/console.toml",
+            stdin=stdin,
         )
         return run.stdout
 
@@ -193,9 +196,9 @@ def stack() -> Iterator[Stack]:
         stack.compose("up", "-d", "--no-build")
         stack.wait_healthy("console")
         # README step 1: users and one token per node, made in the console container.
-        stack.deskline_in_console(
-            "user", "add", "主管", "--role", "supervisor", "--password", SUPERVISOR_PASSWORD
-        )
+        # The password on stdin (never in argv: `deskline user add` refuses --password).
+        stack.deskline_in_console("user", "add", "主管", "--role", "supervisor",
+                                  stdin=SUPERVISOR_PASSWORD + "\n")
         tokens = {
             node: stack.deskline_in_console("user", "token", node).strip().splitlines()[-1]
             for node in stack.node_ports
