@@ -44,11 +44,13 @@ pytestmark = pytest.mark.slow
 class QuietAnalyzer:
     """Hears the call and finds nothing; enough to store a finished call."""
 
-    def __init__(self, call_id: str, **_: Any) -> None:
+    def __init__(self, call_id: str, engineer_joined_at: float = 0.0, **_: Any) -> None:
         self.utterances: list = []
+        self.engineer_joined_at = engineer_joined_at
+        self.audio_end_s = engineer_joined_at
 
     def feed(self, leg: str, t: float, pcm: np.ndarray) -> None:
-        pass
+        self.audio_end_s = t + len(pcm) / 8000
 
     def finish(self, duration_s: float, ring_time_s: float | None = None) -> Any:
         return SimpleNamespace(findings=[], promises=[], scorecard=None, feedback="")
