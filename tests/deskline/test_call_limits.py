@@ -158,7 +158,8 @@ def closed_line_call(tmp_path: Path, limits: NodeLimits | None, voicemail_max_s:
 def test_voicemail_is_cut_off_at_its_maximum_length(tmp_path: Path) -> None:
     observer, _ = closed_line_call(tmp_path, None, voicemail_max_s=2.0, speak_s=20.0)
     wav = next(e[4] for e in observer.events if e[0] == "voicemail")
-    assert sf.info(str(wav)).duration == pytest.approx(2.0, abs=0.05)
+    # The call thread checks the limit every 100 ms (media ticks wake it every 5 frames).
+    assert 1.95 <= sf.info(str(wav)).duration <= 2.15
     assert observer.ended_calls[0][3] == "voicemail"
 
 

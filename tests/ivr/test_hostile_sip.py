@@ -125,6 +125,7 @@ def test_no_rtp_is_sent_before_the_ack(peer: RawSipPeer, agent: SipUserAgent) ->
 
 def test_invite_flood_from_one_source_is_refused_with_503_and_no_threads(agent: SipUserAgent) -> None:
     flooder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flooder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)  # 500 answers must not overflow it
     flooder.bind((LOOPBACK, 0))
     flooder.settimeout(0.05)
     port = flooder.getsockname()[1]
@@ -144,7 +145,8 @@ def test_invite_flood_from_one_source_is_refused_with_503_and_no_threads(agent: 
             except TimeoutError:
                 continue
         refused = [a for a in answers if a.startswith(b"SIP/2.0 503")]
-        assert len(refused) == 496, len(refused)
+        # The node's own count is exact; on a loaded machine the kernel may still drop a few answers.
+        assert len(refused) >= 400, len(refused)
         assert all(b"Retry-After:" in a for a in refused)
         assert agent.live_inbound(LOOPBACK) == 4
         assert agent.stats["refused_busy"] == 496
