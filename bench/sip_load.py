@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import socket
 import statistics
@@ -48,6 +47,7 @@ from ivr.sipp_peers import (  # noqa: E402
     RtpReceiver,
     free_udp_port,
     free_udp_ports,
+    socket_count,
     start_sipp,
     stream_media,
 )
@@ -88,14 +88,6 @@ def _observer(analysis: bool, work: Path):  # noqa: ANN202
     return AnalysingObserver(cfg, store, load_rules(), "whisper", DispatchState()), store
 
 
-def socket_count() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
-        except OSError:
-            continue
-    return count
 
 
 class PeakSampler:

@@ -9,6 +9,7 @@ while sipp streams real speech from its own media port.
 from __future__ import annotations
 
 import audioop
+import os
 import socket
 import subprocess
 import threading
@@ -33,6 +34,17 @@ def free_udp_port() -> int:
         if port not in _handed_out:
             _handed_out.add(port)
             return port
+
+
+def socket_count() -> int:
+    """Open sockets of this process (for leak checks in the tests and benchmarks)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue
+    return count
 
 
 def free_tcp_port() -> int:

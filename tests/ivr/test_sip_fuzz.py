@@ -8,7 +8,6 @@ return to their baseline and a normal sipp call must be greeted, rung through an
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import threading
@@ -19,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from ivr.pyvoip_adapter.media_engine import MediaEngine
+from ivr.recorder import DiskQueue
+
 from .conftest import FixedRouter, open_decision
-from .peers import LOOPBACK, RtpReceiver
+from .peers import LOOPBACK, RtpReceiver, socket_count
 from .test_hotline_sipp import caller_phone, engineer_phone
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -143,20 +145,16 @@ def seeds(port: int) -> list[bytes]:
     ]
 
 
-def socket_count() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
-        except OSError:
-            continue
-    return count
 
 
 def test_fuzzed_datagrams_leave_the_node_as_it_was(tmp_path: Path, make_hotline, observer, speech) -> None:
     closed = replace(open_decision(), is_open=False)  # fuzzed calls that parse get the after-hours path
     hotline = make_hotline(closed, observer)
     router: FixedRouter = hotline.router  # type: ignore[assignment]
+    # The node-lifetime threads (media engine, recording writer) start with the first call:
+    # start them now, so the baseline is the node's, not a node that never had a call.
+    MediaEngine.shared()
+    DiskQueue.shared()
     threading.Event().wait(0.2)
     threads, sockets = threading.active_count(), socket_count()
 
