@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,10 @@ import soundfile as sf
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.sip_load import FixedRouter  # noqa: E402  (one engineer name per call: engineers are reserved)
 from deskline.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from deskline.hotline_service import AnalysingObserver  # noqa: E402
 from ivr.call_session import SessionSettings  # noqa: E402
-from ivr.contracts import EngineerTarget, RouteDecision  # noqa: E402
 from ivr.hotline import Hotline  # noqa: E402
 from ivr.pyvoip_adapter import SipUserAgent  # noqa: E402
 from ivr.recorded_prompts import RecordedPrompts  # noqa: E402
@@ -93,14 +92,6 @@ def build_tracks(work: Path) -> tuple[Path, Path, float, float, float]:
         sf.write(path, pcm, RATE, format="RAW", subtype="ULAW")
         paths.append(path)
     return paths[0], paths[1], refusal_end, len(engineer) / RATE, len(caller) / RATE
-
-
-class FixedRouter:
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-
-    def route(self, line_number: str, caller: str, now: datetime) -> RouteDecision:
-        return RouteDecision("hq", True, engineers=[EngineerTarget("张伟", self.uri)], ring_limit_s=15)
 
 
 class TimedObserver(AnalysingObserver):
@@ -167,7 +158,7 @@ def run_once(calls: int, one_segment_per_window: bool, workers: int) -> dict[str
         ENGINEER_SCENARIO.format(user="zw", ring_ms=RING_MS, rx_port=eng_rx.port, pt=0, codec="PCMU",
                                  media=stream_media(engineer_track, 0)),
         work / "eng", "eng", target=None, sip_port=eng_port, media_port=eng_media, calls=calls)
-    agent = SipUserAgent("127.0.0.1", free_udp_port())
+    agent = SipUserAgent("127.0.0.1", free_udp_port(), max_calls=calls, max_calls_per_source=calls)
     prompts = RecordedPrompts()
     greeting_s = len(prompts.greeting("hq")) / RATE
     talk_s = max(engineer_s, caller_s) + 1.5  # the engineer's track is the longer one
