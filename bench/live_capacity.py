@@ -233,7 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 5, 10])
     parser.add_argument("--one-segment-per-window", action="store_true")
-    parser.add_argument("--workers", type=int, default=1, help="[speech] recognition_workers")
+    parser.add_argument("--workers", type=int, default=2, help="[speech] recognition_workers")
     args = parser.parse_args()
     if any(not 1 <= n <= 20 for n in args.calls) or not 1 <= args.workers <= 4:
         parser.error("bounded load: 1 ≤ N ≤ 20 calls per run, 1–4 workers")

@@ -59,7 +59,7 @@ class SpeechSettings:
     whisper_model: str = ""
     rules: str = ""  # "" = shipped default rule file
     # The node's recognition scheduler (speech/recognition_scheduler.py), Whisper only.
-    recognition_workers: int = 1  # windows decoded at once, each on the model's CPU threads
+    recognition_workers: int = 2  # windows decoded at once; the CPU threads are shared out between them
     engineer_budget_s: float = 2.0  # an engineer segment waiting longer is counted late and logged
     caller_budget_s: float = 6.0  # a caller segment waiting longer is decoded after the call
     max_backlog_s: float = 60.0  # queued speech beyond which caller segments wait for the call's end
