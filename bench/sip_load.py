@@ -13,6 +13,14 @@ flood from another address was answered, and how long ``stop()`` took afterwards
 
     .venv/bin/python bench/sip_load.py --calls 10 --talk-s 8      # N ≤ 200, ≤ 120 s per run
     .venv/bin/python bench/sip_load.py --flood 500 --no-load      # only the flood phase
+
+The queue phase (``--queue-callers 50 --engineers 5``) places that many callers at once on a
+line served by that many engineer phones (one sipp phone answering as each engineer), each
+conversation ended by the engineer after ``--queue-talk-s``; a caller gives up after
+``--patience-s``. It reports the queue waits (p50, p95, max), how many were answered and
+abandoned, and the RTP packets lost as the callers heard hold music and announcements.
+
+    .venv/bin/python bench/sip_load.py --no-load --queue-callers 50 --engineers 5
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO))
 
 from ivr.call_session import SessionSettings  # noqa: E402
-from ivr.contracts import EngineerTarget, RouteDecision  # noqa: E402
+from ivr.contracts import EngineerTarget, QueuePolicy, RouteDecision  # noqa: E402
 from ivr.hotline import Hotline  # noqa: E402
 from ivr.pyvoip_adapter import SipUserAgent  # noqa: E402
 from ivr.recorded_prompts import RecordedPrompts  # noqa: E402
@@ -281,6 +289,161 @@ def flood_once(invites: int) -> dict:
     }
 
 
+# An engineer phone that hangs up itself after the conversation (BYE to the hotline's Contact).
+ENGINEER_HANGS_UP_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="deskline engineer phone that ends the conversation">
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp="&lt;(sip:[^&gt;]*)&gt;" search_in="hdr" header="Contact:" assign_to="dummy,contact"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="from"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Content-Length: 0
+]]></send>
+  <pause milliseconds="{ring_ms}"/>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:{user}@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=engineer 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio {rx_port} RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK" crlf="true"/>
+{media}
+  <pause milliseconds="{talk_ms}"/>
+  <send retrans="500"><![CDATA[
+BYE [$contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$from]
+[last_Call-ID:]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>
+  <Reference variables="dummy"/>
+</scenario>
+"""
+
+
+class PoolRouter:
+    """``engineers`` engineers, all answering at the one sipp phone; busy ones are left out,
+    so callers who find all of them busy wait in the queue."""
+
+    def __init__(self, uri: str, engineers: int, held: set[str], patience_s: float) -> None:
+        self.targets = [EngineerTarget(f"工程师{i + 1}", uri) for i in range(engineers)]
+        self.held = held
+        self.policy = QueuePolicy(max_wait_s=patience_s + 30, announce_every_s=20.0, max_length=1000,
+                                  staffed=engineers)
+
+    def route(self, line_number: str, caller: str, now: datetime) -> RouteDecision:
+        free = [t for t in self.targets if t.name not in self.held]
+        return RouteDecision("hq", True, engineers=free, ring_limit_s=15, queue=self.policy)
+
+
+class EndedCalls(NullObserver):
+    def __init__(self) -> None:
+        self.timings: list[tuple[dict, str]] = []
+        self.lock = threading.Lock()
+
+    def call_ended(self, call_id: str, recording_path: Path | None, sip_timings: dict, reason: str) -> None:
+        with self.lock:
+            self.timings.append((sip_timings, reason))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values else None
+
+
+def queue_once(callers: int, engineers: int, talk_s: float, patience_s: float) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="deskline-bench-queue-"))
+    ulaw = work / "speech.ulaw"
+    pcm, _ = sf.read(SPEECH / "c01.wav", dtype="int16")
+    sf.write(ulaw, pcm, 8000, format="RAW", subtype="ULAW")
+    eng_port, eng_media = free_udp_port(), free_udp_ports(1)[0]
+    eng_rx, caller_rx = RtpReceiver(), RtpReceiver()
+    phone = start_sipp(
+        ENGINEER_HANGS_UP_SCENARIO.format(user="pool", ring_ms=300, rx_port=eng_rx.port,
+                                          media="", talk_ms=int(talk_s * 1000)),
+        work / "eng", "eng", target=None, sip_port=eng_port, media_port=eng_media, calls=callers,
+        extra=["-l", str(callers * 2)])
+    observer = EndedCalls()
+    cap = callers + 5
+    agent = SipUserAgent("127.0.0.1", free_udp_port(), max_calls=cap, max_calls_per_source=cap)
+    prompts = RecordedPrompts()
+    settings = SessionSettings(recordings_dir=work / "rec")
+    hotline = Hotline(agent, None, observer, prompts, settings)  # type: ignore[arg-type]
+    hotline.router = PoolRouter(f"sip:pool@127.0.0.1:{eng_port}", engineers, hotline.reservations.held,
+                                patience_s)
+    hotline.start()
+    sampler = PeakSampler(lambda: sum(q.waiting for q in hotline.queues.stats().values()))
+    stay_ms = int((len(prompts.greeting("hq")) / 8000 + patience_s) * 1000)
+    t0 = time.monotonic()
+    caller = start_sipp(
+        CALLER_SCENARIO.format(called="hq", caller="1000", rx_port=caller_rx.port, pt=0, codec="PCMU",
+                               middle=f'  <pause milliseconds="{stay_ms}"/>'),
+        work / "caller", "caller", target=f"127.0.0.1:{agent.port}", sip_port=free_udp_port(),
+        media_port=free_udp_ports(1)[0], calls=callers)
+    deadline = time.monotonic() + stay_ms / 1000 + 60
+    while time.monotonic() < deadline and len(observer.timings) < callers:
+        time.sleep(0.2)
+    wall = time.monotonic() - t0
+    peaks = sampler.stop()
+    hotline.stop()
+    caller.kill()
+    phone.kill()
+    lost, jitters = _rtp_stats(caller_rx)
+    caller_rx.close()
+    eng_rx.close()
+    queued = [t["queue"] for t, _ in observer.timings if t.get("queue")]
+    answered_waits = [q["wait_s"] for q in queued if q.get("outcome") == "answered"]
+    abandoned = [q for q in queued if q.get("outcome") == "abandoned"]
+    return {
+        "scenario": "queue",
+        "callers": callers,
+        "engineers": engineers,
+        "talk_s": talk_s,
+        "patience_s": patience_s,
+        "calls_ended": len(observer.timings),
+        "answered_without_queue": sum(1 for t, _ in observer.timings
+                                      if not t.get("queue") and t.get("talk_s")),
+        "queued": len(queued),
+        "answered_from_queue": len(answered_waits),
+        "abandoned": len(abandoned),
+        "other_outcomes": sorted({q.get("outcome", "") for q in queued} - {"answered", "abandoned"}),
+        "wait_s_p50": _percentile(answered_waits, 50),
+        "wait_s_p95": _percentile(answered_waits, 95),
+        "wait_s_max": max(answered_waits, default=None),
+        "abandoned_after_s_p50": _percentile([q["wait_s"] for q in abandoned], 50),
+        "peak_queue_length": peaks["gauge"],
+        "rtp_lost_packets": lost,
+        "prompt_jitter_ms_median": round(statistics.median(jitters), 3) if jitters else None,
+        "wall_s": round(wall, 1),
+        "peak_threads": peaks["threads"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5)
@@ -288,7 +451,13 @@ def main() -> None:
     parser.add_argument("--no-analysis-only", action="store_true")
     parser.add_argument("--flood", type=int, default=0, help="INVITEs in the flood phase (0: none, ≤ 2000)")
     parser.add_argument("--no-load", action="store_true", help="skip the load runs (flood phase only)")
+    parser.add_argument("--queue-callers", type=int, default=0, help="callers in the queue phase (0: none)")
+    parser.add_argument("--engineers", type=int, default=5, help="engineers in the queue phase")
+    parser.add_argument("--queue-talk-s", type=float, default=4.0, help="each queue-phase conversation")
+    parser.add_argument("--patience-s", type=float, default=60.0, help="a queue-phase caller gives up after")
     args = parser.parse_args()
+    if not 0 <= args.queue_callers <= 200 or not 1 <= args.engineers <= 50 or args.patience_s > 100:
+        parser.error("bounded queue phase: --queue-callers ≤ 200, 1 ≤ --engineers ≤ 50, --patience-s ≤ 100")
     if not 1 <= args.calls <= 200 or args.talk_s > 100 or not 0 <= args.flood <= 2000:
         parser.error("bounded load: 1 ≤ --calls ≤ 200, --talk-s ≤ 100, 0 ≤ --flood ≤ 2000")
     runs = []
@@ -298,6 +467,8 @@ def main() -> None:
             runs.append(run_once(args.calls, args.talk_s, analysis=True))
     if args.flood:
         runs.append(flood_once(args.flood))
+    if args.queue_callers:
+        runs.append(queue_once(args.queue_callers, args.engineers, args.queue_talk_s, args.patience_s))
     print(json.dumps({"benchmark": "sip_load", "runs": runs}, indent=2))
 
 

@@ -87,6 +87,13 @@ class HotlineNode:
             "media_late_ticks_total": ("Media ticks run more than 20 ms late", engine.late_ticks),
             "media_longest_tick_ms": ("Longest media tick so far", engine.max_tick_ms),
         }
+        queues = self.hotline.queues.stats().values()
+        values.update({
+            "queue_callers": ("Callers waiting in the lines' queues for a free engineer",
+                              sum(q.waiting for q in queues)),
+            "queue_longest_wait_seconds": ("How long the longest-waiting caller has waited",
+                                           max((q.longest_wait_s for q in queues), default=0.0)),
+        })
         scheduler = self.observer._scheduler
         if scheduler is not None:
             backlog = scheduler.stats()

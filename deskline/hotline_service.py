@@ -33,7 +33,7 @@ import numpy as np
 
 from deskline.accurate_pass import AccuratePass
 from deskline.config import Config
-from ivr.contracts import EngineerTarget, LegName, RouteDecision
+from ivr.contracts import EngineerTarget, LegName, QueuePolicy, RouteDecision
 from models.records import CallRecord, Finding
 from routing.dispatch import DispatchState, candidates
 from routing.hours import LineCalendar
@@ -98,11 +98,20 @@ class ConfiguredRouter:
         if not calendar.is_open(now):
             return RouteDecision(line.id, False, calendar.next_opening(now), line.web_url,
                                  timezone=line.timezone)
-        ordered = candidates(self.cfg.roster, line.id, caller, self.dispatch, self._open_tickets(), now)
+        owners = self._open_tickets()
+        ordered = candidates(self.cfg.roster, line.id, caller, self.dispatch, owners, now)
         targets = [EngineerTarget(e.name, engineer_uri(e.sip, self.cfg)) for e in ordered]
         ring_limit = getattr(line, "ring_limit_s", None) or (
             self.cfg.hotline.max_rings * (self.cfg.hotline.ring_on_s + self.cfg.hotline.ring_off_s))
-        return RouteDecision(line.id, True, None, line.web_url, targets, float(ring_limit), line.timezone)
+        return RouteDecision(line.id, True, None, line.web_url, targets, float(ring_limit), line.timezone,
+                             queue=self._queue_policy(line), owner=owners.get(caller, ""))
+
+    def _queue_policy(self, line: Any) -> QueuePolicy:
+        q = line.queue
+        staffed = sum(1 for e in (self.cfg.roster.engineers if self.cfg.roster else [])
+                      if e.certified and e.available and line.id in e.lines)
+        return QueuePolicy(enabled=q.enabled, max_wait_s=q.max_wait_s, announce_every_s=q.announce_every_s,
+                           max_length=q.max_length, menu_timeout_s=q.menu_timeout_s, staffed=staffed)
 
 
 @dataclass
@@ -247,6 +256,7 @@ class AnalysingObserver:
         record.duration_s = round(elapsed.total_seconds(), 3)
         record.audio_path = str(recording_path) if recording_path else ""
         record.sip_timings = {**sip_timings, "end_reason": reason}
+        record.queue_wait_s = sip_timings.get("queue_wait_s")
         try:
             if state.analyzer is not None:
                 # The rules end where the audio they heard ends (the closing window is its last seconds).
@@ -285,6 +295,12 @@ class AnalysingObserver:
             self.done_ids.append(call_id)
             self.calls.pop(call_id, None)
             self.finished.notify_all()
+
+    def callback_requested(self, call_id: str, line_id: str, caller: str, owner: str) -> None:
+        """The caller chose a callback after the queue's longest wait (ivr.queue_wait): an open
+        callback (3.3(4)), for the owner of their open request if they have one."""
+        self.store.add_queue_callback(call_id, caller=caller, engineer=owner,
+                                      text="排队超时，客户选择工程师回电")
 
     def voicemail(self, call_id: str, line_id: str, caller: str, wav_path: Path) -> None:
         state = self.calls.get(call_id)

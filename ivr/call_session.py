@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from .audio_tap import AudioTap
 from .bridge import MediaLimits, MediaPump
+from .call_queue import CallQueues
 from .contracts import CallLimits, CallObserver, EngineerTarget, Prompts, Reservations, RouteDecision, Router
 from .pyvoip_adapter import AGENT_STOPPING, InboundLeg, LegState, LegStateError, OutboundLeg
 from .recorder import CallRecorder, IncrementalWavWriter
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 class CallPhase(enum.Enum):
     ROUTING = "routing"
+    QUEUED = "queued"  # waiting in the line's queue (ivr.queue_wait)
     AFTER_HOURS = "after_hours"
     GREETING = "greeting"
     RINGING_ENGINEER = "ringing_engineer"
@@ -71,6 +73,7 @@ class CallSession:
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     reservations: Reservations | None = None
     limits: CallLimits | None = None
+    queues: CallQueues | None = None  # the node's line queues; None = no queue (voicemail at once)
 
     def __post_init__(self) -> None:
         self.phase = CallPhase.ROUTING
@@ -86,6 +89,7 @@ class CallSession:
         self._held: list[str] = []  # engineers this call has reserved and not yet released
         self._talked_to = ""
         self._report_end = False
+        self.queue_record: dict = {}  # how the call waited in the queue, if it did (ivr.queue_wait)
 
     def _enter(self, phase: CallPhase) -> None:
         self.phase = phase
@@ -260,12 +264,34 @@ class CallSession:
                 return
             rung += 1
             outcome = self._ring(engineer, decision.ring_limit_s)
+            if outcome == "bridged" and self.queues is not None:
+                self.queues.line(decision.line_id).conversation_ended(self._bridged_s())
             if outcome in ("bridged", "caller_gone"):
+                return
+        if rung == 0 and self._may_queue(decision):
+            from .queue_wait import QueueWait
+
+            assert self.queues is not None
+            if QueueWait(self, decision, self.queues.line(decision.line_id)).run() != "full":
                 return
         self.reason = "no engineer answered"
         if self._stopped(self.pump.play(self.prompts.nobody_available()), "caller hung up"):
             return
         self._voicemail(decision)
+
+    def _may_queue(self, decision: RouteDecision) -> bool:
+        """Nobody was free to ring: wait in the queue when the line has one and engineers at all."""
+        policy = decision.queue
+        return (self.queues is not None and policy is not None and policy.enabled
+                and (policy.staffed > 0 or bool(decision.engineers)))
+
+    def _enter_queued(self) -> None:
+        self._enter(CallPhase.QUEUED)
+
+    def _bridged_s(self) -> float:
+        """Seconds of the last bridged conversation (the call thread is back from it)."""
+        bridged = [t for t, p in self.phases if p == CallPhase.BRIDGED]
+        return round(self.pump.t - bridged[-1], 3) if bridged and self.pump else 0.0
 
     def _ring(self, engineer: EngineerTarget, ring_limit_s: float) -> str:
         """Ring one reserved engineer; they are released unless the call is bridged to them."""
@@ -356,6 +382,8 @@ class CallSession:
             "phases": [(round(t, 3), p.value) for t, p in self.phases],
             "talk_s": self._talk_s(),
             "audio_frames_dropped": self.tap.dropped if self.tap else 0,
+            **({"queue": self.queue_record, "queue_wait_s": self.queue_record.get("wait_s")}
+               if self.queue_record else {}),
         }
 
 

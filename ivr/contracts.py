@@ -24,6 +24,19 @@ class EngineerTarget:
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    """How a line's callers wait when no engineer is free (``ivr.call_queue``)."""
+
+    enabled: bool = True
+    max_wait_s: float = 300.0  # then the caller chooses voicemail (1) or a callback (2)
+    announce_every_s: float = 60.0  # position and expected wait are said again this often
+    max_length: int = 20  # callers beyond this many waiting go to voicemail at once
+    menu_timeout_s: float = 8.0  # no digit within this after the menu: voicemail
+    staffed: int = 0  # engineers who serve the line, busy or not (0 = count the decision's)
+    assumed_talk_s: float = 240.0  # expected wait per caller ahead until the line has measured calls
+
+
+@dataclass(frozen=True)
 class RouteDecision:
     line_id: str
     is_open: bool
@@ -32,6 +45,8 @@ class RouteDecision:
     engineers: list[EngineerTarget] = field(default_factory=list)  # in the order to ring them
     ring_limit_s: float = 15.0  # per engineer, before trying the next one
     timezone: str = ""  # the line's IANA time zone (recordings are filed by the line's date); "" = local
+    queue: QueuePolicy | None = None  # None = no queue: a caller who finds nobody free leaves a voicemail
+    owner: str = ""  # the engineer owning the caller's open callback (3.3(5)); first for them in the queue
 
 
 class Router(Protocol):
@@ -59,6 +74,14 @@ class CallObserver(Protocol):
     def dialogs_established(self, call_id: str, dialogs: dict[str, dict]) -> None:
         """Both SIP dialogs of a bridged call ({"caller": …, "engineer": …}, each the fields of
         a ``Dialog``), kept so that a restarted node can still end the call with a BYE."""
+
+
+class QueueObserver(Protocol):
+    """What an observer may also hear about the queue (optional: called when it has it). How
+    long the caller waited is in the ended call's ``sip_timings["queue"]``."""
+
+    def callback_requested(self, call_id: str, line_id: str, caller: str, owner: str) -> None:
+        """The caller chose a callback (DTMF 2) after the queue's longest wait."""
 
 
 class Reservations(Protocol):
@@ -99,3 +122,17 @@ class Prompts(Protocol):
     def beep(self) -> np.ndarray: ...
 
     def ringback(self, seconds: float) -> np.ndarray: ...
+
+
+class QueuePrompts(Protocol):
+    """The queue's announcements (``RecordedPrompts`` and ``TonePrompts`` have them)."""
+
+    def queue_position(self, ahead: int, expected_wait_s: float, first: bool) -> np.ndarray:
+        """"(All engineers are busy…) N callers are ahead of you; the wait is about M minutes."""
+
+    def hold_music(self, seconds: float) -> np.ndarray: ...
+
+    def queue_menu(self) -> np.ndarray:
+        """"Sorry for the wait: press 1 to leave a message, 2 to be called back." """
+
+    def callback_promised(self) -> np.ndarray: ...

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from .call_queue import CallQueues, QueueingReservations
 from .call_session import CallSession, SessionSettings
 from .contracts import CallLimits, CallObserver, Prompts, Reservations, Router
 from .pyvoip_adapter import InboundLeg, SipUserAgent
@@ -59,6 +60,9 @@ class Hotline:
         self.settings = settings
         self.now = now
         self.reservations = reservations if reservations is not None else LocalReservations()
+        self.queues = CallQueues()
+        # Calls reserve through this: each release wakes the queues' waiting callers.
+        self._queueing = QueueingReservations(self.reservations, self.queues)
         self.limits = limits
         self.sessions: dict[str, CallSession] = {}
         self._lock = threading.Lock()
@@ -79,7 +83,7 @@ class Hotline:
         # Runs in the thread the agent started for this call: one thread per call.
         session = CallSession(
             leg, self.agent.place_call, self.router, self.observer, self.prompts, self.settings, now=self.now,
-            reservations=self.reservations, limits=self.limits,
+            reservations=self._queueing, limits=self.limits, queues=self.queues,
         )
         with self._lock:
             self.sessions[session.call_id] = session

@@ -17,10 +17,11 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from ivr.tone_prompts import RATE, TonePrompts, silence, tone
+from ivr.tone_prompts import RATE, TonePrompts, hold_music, silence, tone
 
 SHIPPED = Path(__file__).with_name("prompts")
 SHORT_PAUSE_S = 0.08  # between the words of one phrase
+COUNT_MAX = 60  # count_1..count_60 are recorded; more callers or minutes are said as 60
 PAUSE_S = 0.3  # between sentences
 
 
@@ -93,7 +94,9 @@ class RecordedPrompts:
             for path in sorted([*site.glob("*.wav"), *site.glob("*.flac")]):
                 self._clips[path.stem] = _read(path)
         needed = ["greeting", "next_engineer", "nobody_available", "after_hours", "opens_at", "opens_end",
-                  "opening_unknown", "web_service", "leave_message", "today", "tomorrow", "half"]
+                  "opening_unknown", "web_service", "leave_message", "today", "tomorrow", "half",
+                  "queue_hold", "queue_ahead", "queue_callers", "queue_next", "queue_wait", "queue_minutes",
+                  "queue_menu", "callback_promised", *(f"count_{n}" for n in range(1, COUNT_MAX + 1))]
         missing = [n for n in needed if n not in self._clips]
         if missing:
             raise PromptError(f"{SHIPPED}: prompt recordings missing: {', '.join(missing)}")
@@ -140,3 +143,33 @@ class RecordedPrompts:
 
     def ringback(self, seconds: float) -> np.ndarray:
         return self._tones.ringback(seconds)
+
+    # -- the queue (issue 14) ------------------------------------------------------------
+    def queue_position_ids(self, ahead: int, expected_wait_s: float, first: bool) -> list[str | float]:
+        """"所有工程师正在通话中…" (first time only), "您前面还有 三 位客户在等待。" (or
+        "您是下一位。"), "预计等待时间约 五 分钟。" (whole minutes, at least one)."""
+        parts: list[str | float] = ["queue_hold", PAUSE_S] if first else []
+        if ahead <= 0:
+            parts += ["queue_next", PAUSE_S]
+        else:
+            parts += ["queue_ahead", SHORT_PAUSE_S, f"count_{min(ahead, COUNT_MAX)}", SHORT_PAUSE_S,
+                      "queue_callers", PAUSE_S]
+        minutes = min(COUNT_MAX, max(1, round(expected_wait_s / 60)))
+        parts += ["queue_wait", SHORT_PAUSE_S, f"count_{minutes}", SHORT_PAUSE_S, "queue_minutes", PAUSE_S]
+        return parts
+
+    def queue_position(self, ahead: int, expected_wait_s: float, first: bool) -> np.ndarray:
+        return self._join(self.queue_position_ids(ahead, expected_wait_s, first))
+
+    def hold_music(self, seconds: float) -> np.ndarray:
+        site = self._clips.get("hold_music")
+        if site is None:
+            return hold_music(seconds)
+        n = int(seconds * RATE)
+        return np.tile(site, n // len(site) + 1)[:n]
+
+    def queue_menu(self) -> np.ndarray:
+        return self._join(["queue_menu", PAUSE_S])
+
+    def callback_promised(self) -> np.ndarray:
+        return self._join(["callback_promised", PAUSE_S])

@@ -23,6 +23,18 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * RATE), dtype=np.int16)
 
 
+# A quiet pentatonic phrase (C D E G A) looped as hold music: tones, so no licensed
+# recording ships; a site replaces it with ``hold_music.wav`` in prompts_dir.
+_HOLD_NOTES = (523, 587, 659, 784, 880, 784, 659, 587)
+
+
+def hold_music(seconds: float) -> np.ndarray:
+    phrase = np.concatenate([np.concatenate([tone(f, 0.35, 0.08), silence(0.05)]) for f in _HOLD_NOTES]
+                            + [silence(0.8)])
+    n = int(seconds * RATE)
+    return np.tile(phrase, n // len(phrase) + 1)[:n]
+
+
 class TonePrompts:
     """Implements ``ivr.contracts.Prompts`` with distinguishable tone sequences."""
 
@@ -41,6 +53,20 @@ class TonePrompts:
 
     def beep(self) -> np.ndarray:
         return tone(1000, 0.3)
+
+    def queue_position(self, ahead: int, expected_wait_s: float, first: bool) -> np.ndarray:
+        # One 600 Hz pip per caller ahead (at most 5), so a test can hear the position.
+        pips = [np.concatenate([tone(600, 0.12), silence(0.1)]) for _ in range(min(ahead, 5))]
+        return np.concatenate([tone(440, 0.3), silence(0.1), *pips, tone(440, 0.3)])
+
+    def hold_music(self, seconds: float) -> np.ndarray:
+        return hold_music(seconds)
+
+    def queue_menu(self) -> np.ndarray:
+        return np.concatenate([tone(700, 0.3), silence(0.1), tone(900, 0.3)])
+
+    def callback_promised(self) -> np.ndarray:
+        return np.concatenate([tone(900, 0.3), silence(0.1), tone(700, 0.3)])
 
     def ringback(self, seconds: float) -> np.ndarray:
         n = int(seconds * RATE)

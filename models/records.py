@@ -135,6 +135,7 @@ class CallRecord:
     status: Literal["live", "done", "failed"] = "done"
     ring_time_s: float | None = None
     rings: int | None = None
+    queue_wait_s: float | None = None  # seconds in the line's queue before the answering engineer rang
     utterances: list[Utterance] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     promises: list[Promise] = field(default_factory=list)

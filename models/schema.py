@@ -333,10 +333,15 @@ def _mask_search_index(db: sqlite_utils.Database) -> None:
         db.conn.executemany("UPDATE utterances SET search_text = ? WHERE id = ?", changed)
 
 
+def _v3_queue_wait(db: sqlite_utils.Database) -> None:
+    # Issue 14: how long a caller waited in the line's queue (NULL = not queued).
+    _add_column(db, "calls", "queue_wait_s", "REAL")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # Position n-1 holds the migration to version n.
-MIGRATIONS: list[Migration] = [_v1_core, _v2_accounts_audit]
+MIGRATIONS: list[Migration] = [_v1_core, _v2_accounts_audit, _v3_queue_wait]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -671,6 +671,19 @@ class Store:
         now_key = utc_key(now or datetime.now(UTC), what="now")
         return self._callback(rows[0], now_key) if rows else None
 
+    # A callback chosen in the queue is kept beside the call's own promises (seq 0, 1, …),
+    # which the call's analysis rewrites; this one it leaves alone.
+    QUEUE_CALLBACK_SEQ = -1
+
+    def add_queue_callback(self, call_id: str, *, caller: str, engineer: str = "", text: str = "") -> None:
+        """An open callback the caller asked for in the queue (DTMF 2); the live call's row exists."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO callbacks (call_id, promise_seq, engineer, caller, text, promised_utc)"
+                " VALUES (?,?,?,?,?,?)",
+                (call_id, self.QUEUE_CALLBACK_SEQ, engineer, caller, text, utc_key(datetime.now(UTC))),
+            )
+
     def mark_callback_done(self, callback_id: int, *, by: str, at: str | None = None) -> None:
         with self._write() as conn:
             cur = conn.execute(
@@ -1067,6 +1080,8 @@ class Store:
                 json.dumps(call.sip_timings, ensure_ascii=False, default=str),
             ),
         )
+        if call.queue_wait_s is not None:
+            conn.execute("UPDATE calls SET queue_wait_s = ? WHERE id = ?", (call.queue_wait_s, call.id))
 
     def _write_call(self, conn: sqlite3.Connection, call: CallRecord) -> None:
         self._upsert_call_row(conn, call)

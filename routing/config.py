@@ -50,6 +50,42 @@ class HolidayArrangement:
 
 
 @dataclass
+class LineQueue:
+    """``[lines.queue]``: how callers wait when no engineer is free (issue 14)."""
+
+    enabled: bool = True
+    max_wait_s: float = 300.0
+    announce_every_s: float = 60.0
+    max_length: int = 20
+    menu_timeout_s: float = 8.0
+
+
+def parse_queue(value: Any, where: str) -> LineQueue:
+    if not isinstance(value, dict):
+        raise RoutingConfigError(f"{where}: must be a table, e.g. queue = {{ max_wait_s = 300 }}")
+    queue = LineQueue()
+    known = list(vars(queue))
+    for key, raw in value.items():
+        if key not in known:
+            raise RoutingConfigError(f"{where}: unknown field {key!r} (known: {', '.join(known)})")
+        if key == "enabled":
+            if not isinstance(raw, bool):
+                raise RoutingConfigError(f"{where}.enabled: must be true or false, not {raw!r}")
+            queue.enabled = raw
+            continue
+        kind = int if key == "max_length" else (int, float)
+        if not isinstance(raw, kind) or isinstance(raw, bool):
+            raise RoutingConfigError(f"{where}.{key}: must be a number, not {raw!r}")
+        if raw <= 0:
+            raise RoutingConfigError(f"{where}.{key}: must be more than 0, not {raw!r}")
+        setattr(queue, key, raw if key == "max_length" else float(raw))
+    if queue.announce_every_s < 10:
+        raise RoutingConfigError(f"{where}.announce_every_s: {queue.announce_every_s:g} s is shorter than "
+                                 "one announcement; use 10 s or more")
+    return queue
+
+
+@dataclass
 class LineConfig:
     id: str
     name: str
@@ -63,6 +99,7 @@ class LineConfig:
     closed_dates: set[date] = field(default_factory=set)
     special_hours: dict[date, list[Range]] = field(default_factory=dict)
     holidays: HolidayArrangement = field(default_factory=HolidayArrangement)
+    queue: LineQueue = field(default_factory=LineQueue)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -154,7 +191,7 @@ def parse_lines(data: Any, source: str, holidays: HolidayArrangement | None = No
         raise RoutingConfigError(f"{source}: [[lines]] must be an array of tables")
     lines: list[LineConfig] = []
     known = {"id", "name", "number", "calendar", "timezone", "web_url", "ring_limit_s", "weekly",
-             "closed", "special_hours"}
+             "closed", "special_hours", "queue"}
     for i, entry in enumerate(data):
         where = f"{source}: lines[{i}]"
         if not isinstance(entry, dict):
@@ -207,7 +244,8 @@ def parse_lines(data: Any, source: str, holidays: HolidayArrangement | None = No
             number=_get(entry, "number", str, where, line_id), calendar=calendar, timezone=tz,
             web_url=_get(entry, "web_url", str, where, ""), ring_limit_s=ring_limit, weekly=weekly,
             follows_holidays=follows, closed_dates=closed, special_hours=special,
-            holidays=holidays or HolidayArrangement()))
+            holidays=holidays or HolidayArrangement(),
+            queue=parse_queue(entry["queue"], f"{where}.queue") if "queue" in entry else LineQueue()))
     return lines
 
 

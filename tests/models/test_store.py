@@ -238,3 +238,21 @@ def test_users_and_tokens(store: Store) -> None:
         store.add_user("x", "admin", "h")
     store.add_api_token("node1", "ab" * 32)
     assert store.api_token_name("ab" * 32) == "node1" and store.api_token_name("cd" * 32) is None
+
+
+def test_queue_wait_and_a_callback_chosen_in_the_queue(tmp_path):
+    """Issue 14: the queue wait is a column of the call; the callback chosen in the queue is an
+    open callback that the call's own analysis (its promises) does not overwrite."""
+    from models.records import CallRecord
+    from models.store import Store
+
+    store = Store(tmp_path / "d.db")
+    call = CallRecord(id="q1", started_at="2026-12-02T10:00:00+08:00", line="hq", caller="13800138000",
+                      status="live", queue_wait_s=42.5)
+    store.start_live_call(call)
+    store.add_queue_callback("q1", caller="13800138000", engineer="张伟", text="排队超时")
+    call.status = "done"
+    store.finish_call(call)
+    assert store.db.execute("SELECT queue_wait_s FROM calls WHERE id = 'q1'").fetchone()[0] == 42.5
+    [task] = store.callbacks(status="open")
+    assert (task.caller, task.engineer) == ("13800138000", "张伟")
