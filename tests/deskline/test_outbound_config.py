@@ -29,7 +29,8 @@ def config(tmp_path: Path, outbound: str):  # noqa: ANN201
 
 
 def test_trunk_and_prefix_rules(tmp_path: Path) -> None:
-    out = config(tmp_path, 'trunk = "10.0.0.20:5060"\ncaller_id = "01088886666"\ndial_prefix = "9"\n').outbound
+    settings = 'trunk = "10.0.0.20:5060"\ncaller_id = "01088886666"\ndial_prefix = "9"\n'
+    out = config(tmp_path, settings).outbound
     assert out.enabled
     assert out.customer_uri("+86 138-0013-8000") == "sip:913800138000@10.0.0.20:5060"
     assert out.customer_uri("13800138000") == "sip:913800138000@10.0.0.20:5060"

@@ -44,7 +44,8 @@ def test_outbound_calls_have_no_ring_time_rule() -> None:
 
 
 def test_a_rule_set_without_direction_checks_inbound_calls() -> None:
-    greetings = [f.rule_id for f in opening("你好，我是桌面工程师张伟，给您回电。", RULES) if f.clause == "3.4(a)"]
+    findings = opening("你好，我是桌面工程师张伟，给您回电。", RULES)
+    greetings = [f.rule_id for f in findings if f.clause == "3.4(a)"]
     assert greetings == ["greeting"]
 
 
