@@ -30,20 +30,6 @@ from speech.qa.rulefile import RuleSet
 
 log = logging.getLogger("deskline.callbacks")
 
-# Shown on the console (Chinese), one per outcome of ``OutboundCallSession``.
-OUTCOME_CN = {
-    "dialling": "正在呼叫",
-    "connected": "已接通",
-    "engineer_no_answer": "工程师未接听",
-    "engineer_busy": "工程师忙",
-    "engineer_hung_up": "工程师挂断",
-    "customer_no_answer": "客户未接听",
-    "customer_busy": "客户忙",
-    "customer_refused": "客户线路拒绝",
-    "failed": "呼叫失败",
-}
-
-
 class DialRefused(ValueError):
     """The callback cannot be dialled now; the message (Chinese) says why."""
 
