@@ -37,6 +37,11 @@ class _Job:
     done: Callable[[CallRecord], None]
 
 
+def call_direction(record: CallRecord) -> str:
+    """"outbound" for a callback the node placed, else "inbound" (which rules check it)."""
+    return "outbound" if (record.sip_timings or {}).get("direction") == "outbound" else "inbound"
+
+
 class AccuratePass:
     def __init__(self, engine: str, rules: RuleSet, store: Any, *, model_path: str | None = None,
                  roster_names: Sequence[str] = (),
@@ -62,7 +67,8 @@ class AccuratePass:
 
     def rescore(self, record: CallRecord, audio: CallAudio, engineer_joined_at: float) -> CallRecord:
         fresh = analyze_call(
-            audio, engineer=record.engineer, rules=self.rules, engine=self.engine,
+            audio, engineer=record.engineer, rules=self.rules.for_calls(call_direction(record)),
+            engine=self.engine,
             started_at=datetime.fromisoformat(record.started_at), line=record.line,
             model_path=self.model_path, roster_names=self.roster_names, call_id=record.id,
             ring_time_s=record.ring_time_s, engineer_joined_at=engineer_joined_at)

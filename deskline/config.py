@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deskline.outbound_config import OutboundConfigError, OutboundSettings, parse_outbound
 from routing.config import RoutingConfigError, parse_holidays, parse_lines, parse_roster
 from routing.roster import Roster
 
@@ -89,6 +90,7 @@ class Config:
     store_path: Path = Path("var/deskline.db")
     lines: list[Any] = field(default_factory=list)
     roster: Roster | None = None
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)  # callbacks (issue 14)
 
     def line(self, line_id: str) -> Any:
         for line in self.lines:
@@ -162,7 +164,7 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
-    known = {"hotline", "speech", "console", "store", "lines", "engineers", "holidays"}
+    known = {"hotline", "speech", "console", "store", "lines", "engineers", "holidays", "outbound"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
@@ -261,4 +263,8 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(str(e)) from None
     if not cfg.lines:
         raise ConfigError(f"{source}: no [[lines]] configured")
+    try:
+        cfg.outbound = parse_outbound(data.get("outbound"), source)
+    except OutboundConfigError as e:
+        raise ConfigError(str(e)) from None
     return cfg

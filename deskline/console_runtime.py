@@ -33,10 +33,12 @@ def build_app(cfg: Config, store: Any, live_hub: Any = None, node_gauges: Any = 
     calendars = {line.id: LineCalendar(line) for line in cfg.lines}
     # Always confined: calls arrive over the API, so a stored audio_path is not trusted.
     audio_roots = [cfg.hotline.recordings_dir, *cfg.console.audio_dirs]
-    return create_app(store, secret_key=secret_key(cfg), rules=load_rules(cfg.speech.rules or None),
-                      live_events=live_hub, calendars=calendars, https_only=cfg.console.https_only,
-                      audio_roots=audio_roots, metrics_token=cfg.console.metrics_token,
-                      node_gauges=node_gauges)
+    app = create_app(store, secret_key=secret_key(cfg), rules=load_rules(cfg.speech.rules or None),
+                     live_events=live_hub, calendars=calendars, https_only=cfg.console.https_only,
+                     audio_roots=audio_roots, metrics_token=cfg.console.metrics_token,
+                     node_gauges=node_gauges)
+    app.state.callback_remind_before_min = cfg.outbound.remind_before_min
+    return app
 
 
 def uvicorn_config(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None,

@@ -63,6 +63,7 @@ class HotlineNode:
     agent: RecoveringUserAgent
     hotline: Hotline
     observer: AnalysingObserver
+    dialer: Any = None  # deskline.callback_dialer.CallbackDialer: callbacks this node places
 
     def stop(self) -> None:
         self.hotline.stop()
@@ -153,4 +154,8 @@ def start_hotline(cfg: Config, store: Any, publish: Any = None, engine: str | No
     hotline.start()
     agent.end_interrupted()
     log.info("hotline on sip:%s:%d, engine %s", cfg.hotline.bind_ip, agent.port, chosen)
-    return HotlineNode(agent, hotline, observer)
+    from deskline.callback_dialer import CallbackDialer
+
+    dialer = CallbackDialer(cfg, store, agent.place_call, observer, hotline.prompts, settings, rules,
+                            reservations=dispatch, limits=limits)
+    return HotlineNode(agent, hotline, observer, dialer)

@@ -122,6 +122,7 @@ class _CallState:
     analyzer: LiveCallAnalyzer | None = None  # made at the engineer leg's first frame
     live_findings: list[Finding] = field(default_factory=list)
     stored: bool = False  # the finished call is in the store
+    rules: RuleSet | None = None  # this call's own rules (a callback's: ``set_call_rules``)
 
 
 class AnalysingObserver:
@@ -182,6 +183,12 @@ class AnalysingObserver:
         self.store.start_live_call(record)
         self._publish(CallStarted(call_id, line_id, caller, record.started_at))
 
+    def set_call_rules(self, call_id: str, rules: RuleSet) -> None:
+        """Check this call with ``rules`` (an outbound callback's, ``RuleSet.for_calls``)."""
+        state = self.calls.get(call_id)
+        if state is not None:
+            state.rules = rules
+
     def engineer_ringing(self, call_id: str, engineer: EngineerTarget) -> None:
         self._publish(EngineerRinging(call_id, engineer.name))
 
@@ -209,7 +216,7 @@ class AnalysingObserver:
             if leg != "engineer":
                 return  # the caller still hears prompts and ringing: not part of the conversation
             state.analyzer = LiveCallAnalyzer(
-                call_id, engineer=state.record.engineer, rules=self.rules, engine=self.engine,
+                call_id, engineer=state.record.engineer, rules=state.rules or self.rules, engine=self.engine,
                 started_at=state.started_at, engineer_joined_at=t, model_path=self.model_path,
                 roster_names=self.cfg.roster.names() if self.cfg.roster else (),
                 on_event=lambda event: self._on_live_event(state, event), scheduler=self.scheduler)

@@ -338,10 +338,30 @@ def _v3_queue_wait(db: sqlite_utils.Database) -> None:
     _add_column(db, "calls", "queue_wait_s", "REAL")
 
 
+def _v4_callback_attempts(db: sqlite_utils.Database) -> None:
+    # Issue 14: every callback the node dials is an attempt, whatever became of it; the
+    # call it made (when the engineer answered) is a stored call with direction "outbound".
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS callback_attempts (
+            id INTEGER PRIMARY KEY,
+            callback_id INTEGER NOT NULL REFERENCES callbacks(id) ON DELETE CASCADE,
+            requested_by TEXT NOT NULL,
+            engineer TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT NOT NULL DEFAULT 'dialling',
+            call_id TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_callback_attempts ON callback_attempts (callback_id, id)")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # Position n-1 holds the migration to version n.
-MIGRATIONS: list[Migration] = [_v1_core, _v2_accounts_audit, _v3_queue_wait]
+MIGRATIONS: list[Migration] = [_v1_core, _v2_accounts_audit, _v3_queue_wait, _v4_callback_attempts]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

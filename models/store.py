@@ -696,6 +696,37 @@ class Store:
             ):
                 raise NotFound(f"callback {callback_id} does not exist")
 
+    # ---- callback attempts (issue 14: callbacks the node dials) ------------------------
+
+    def add_callback_attempt(self, callback_id: int, *, requested_by: str, engineer: str,
+                             started_at: str | None = None) -> int:
+        """A callback the node starts dialling; its outcome is filled in by ``finish_callback_attempt``."""
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM callbacks WHERE id = ?", (callback_id,)).fetchone() is None:
+                raise NotFound(f"callback {callback_id} does not exist")
+            cur = conn.execute(
+                "INSERT INTO callback_attempts (callback_id, requested_by, engineer, started_at)"
+                " VALUES (?,?,?,?)",
+                (callback_id, requested_by, engineer, started_at or _now_iso()),
+            )
+            return cur.lastrowid or 0
+
+    def finish_callback_attempt(self, attempt_id: int, *, outcome: str, call_id: str = "",
+                                detail: str = "", ended_at: str | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE callback_attempts SET outcome = ?, call_id = ?, detail = ?, ended_at = ?"
+                " WHERE id = ?",
+                (outcome, call_id, detail[:300], ended_at or _now_iso(), attempt_id),
+            )
+
+    def callback_attempts(self, callback_id: int | None = None) -> list[dict[str, Any]]:
+        """Attempts, newest first (of one callback, or all)."""
+        if callback_id is None:
+            return self._rows("SELECT * FROM callback_attempts ORDER BY id DESC")
+        return self._rows("SELECT * FROM callback_attempts WHERE callback_id = ? ORDER BY id DESC",
+                          (callback_id,))
+
     # ---- people ---------------------------------------------------------------------
 
     def add_user(self, name: str, role: str, password_hash: str) -> None:
@@ -1213,15 +1244,43 @@ class Store:
         )
 
     def _keep_callbacks_by(self, conn: sqlite3.Connection, call: CallRecord) -> None:
-        """A call with the same caller before the due time keeps the earlier calls' promises."""
+        """Which open promises ``call`` keeps (3.3(4): a solution within the promised time).
+
+        A callback the node dialled (``sip_timings["callback_id"]``) keeps exactly that
+        callback, when the customer answered before its due time and the conversation
+        lasted ``callback_min_talk_s``; an attempt that did not connect keeps nothing.
+        Any other call (the customer calling in, an imported recording) keeps the earlier
+        promises of the same caller owed by the engineer who talked in it (3.3(5): the
+        owner gives the solution; a colleague answering does not keep the owner's promise).
+        """
+        timings = call.sip_timings or {}
+        if timings.get("callback_id") is not None:
+            self._keep_dialled_callback(conn, call, timings)
+            return
         if not call.caller or not self.keeps_callbacks(call):
             return
         started_utc = utc_key(call.started_at)
         conn.execute(
             """UPDATE callbacks SET done_at = ?, done_by = ?, kept_by_call_id = ?
-               WHERE caller = ? AND done_at IS NULL AND call_id != ? AND promised_utc < ?
+               WHERE caller = ? AND engineer = ? AND done_at IS NULL AND call_id != ? AND promised_utc < ?
                  AND (due_utc IS NULL OR due_utc >= ?)""",
-            (call.started_at, call.engineer, call.id, call.caller, call.id, started_utc, started_utc),
+            (call.started_at, call.engineer, call.id, call.caller, call.engineer, call.id, started_utc,
+             started_utc),
+        )
+
+    def _keep_dialled_callback(self, conn: sqlite3.Connection, call: CallRecord, timings: dict) -> None:
+        answered = timings.get("customer_answered_at")
+        if timings.get("outcome") != "connected" or not answered or not self.keeps_callbacks(call):
+            return
+        try:
+            callback_id = int(timings["callback_id"])
+            answered_utc = utc_key(str(answered), what="customer_answered_at")
+        except (TypeError, ValueError):
+            return  # a record with nonsense timings proves no callback
+        conn.execute(
+            """UPDATE callbacks SET done_at = ?, done_by = ?, kept_by_call_id = ?
+               WHERE id = ? AND done_at IS NULL AND (due_utc IS NULL OR due_utc >= ?)""",
+            (answered, call.engineer, call.id, callback_id, answered_utc),
         )
 
     def keeps_callbacks(self, call: CallRecord) -> bool:

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from models.store import Conflict, NotFound, Store
-from web import api, pages
+from web import api, callbacks, pages
 from web.auth import SESSION_MAX_AGE_S, LoginRequired
 from web.console import Console, Scorer, ScoringUnavailable
 from web.docs import DOCS_ASSETS, add_api_docs
@@ -93,7 +93,10 @@ def create_app(
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     add_api_docs(app)
     app.include_router(api.router)
+    app.include_router(callbacks.api_router)
     app.include_router(pages.router)
+    app.include_router(callbacks.page_router)
+    app.state.callback_dialer = None  # set by `deskline serve` (its hotline node places callbacks)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

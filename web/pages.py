@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.masking import mask_text
 from models.store import Conflict
+from web import callbacks
 from web.api import (
     CallFilters,
     WrittenReplyIn,
@@ -57,6 +58,7 @@ WEEKDAY_CN = ["", "周一", "周二", "周三", "周四", "周五", "周六", "�
 templates.env.filters["seg"] = lambda value: quote(str(value), safe="")
 templates.env.filters["mask"] = lambda value: mask_text(str(value or ""))
 templates.env.globals.update(
+    overdue_callbacks=callbacks.overdue_count,
     VERDICT_CN=VERDICT_CN, CALLBACK_STATE_CN=CALLBACK_STATE_CN, WEEKDAY_CN=WEEKDAY_CN
 )
 
@@ -289,9 +291,9 @@ def my_page(request: Request, user: Annotated[Principal, Depends(page_user)]) ->
     if page.items:
         call = console.store.get_call(page.items[0].id)
         latest = {"call": call, "findings": console.store.findings(call.id)} if call else None
-    return render(
-        request, "me.html", page=page, latest=latest, callbacks=console.store.callbacks(engineer=user.name)
-    )
+    mine = console.store.callbacks(engineer=user.name)
+    return render(request, "me.html", page=page, latest=latest, callbacks=mine,
+                  **callbacks.page_context(request, mine))
 
 
 # ---- supervisor queues -----------------------------------------------------------------
@@ -323,7 +325,8 @@ def resolve_form(
 @router.get("/callbacks")
 def callbacks_page(request: Request, user: Annotated[Principal, Depends(page_user)]) -> HTMLResponse:
     engineer = None if user.is_supervisor else user.name
-    return render(request, "callbacks.html", tasks=console_of(request).store.callbacks(engineer=engineer))
+    tasks = console_of(request).store.callbacks(engineer=engineer)
+    return render(request, "callbacks.html", tasks=tasks, **callbacks.page_context(request, tasks))
 
 
 @router.post("/callbacks/{callback_id}/done")

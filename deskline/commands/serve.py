@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         node = start_hotline(cfg, store, publish=publish, on_call_done=uplink.call_done if uplink else None)
     console = None
     if not args.no_console:
-        console = ConsoleServer(build_app(cfg, store, hub, node_gauges=node.gauges), cfg.console.host,
-                                cfg.console.port,
+        app = build_app(cfg, store, hub, node_gauges=node.gauges)
+        app.state.callback_dialer = node.dialer  # the console's 回电 button dials through this node
+        console = ConsoleServer(app, cfg.console.host, cfg.console.port,
                                 trusted_proxies=cfg.console.trusted_proxies)
         try:
             console.start()

@@ -99,7 +99,8 @@ class CallChecker:
     ) -> None:
         if call_started_at.tzinfo is None:
             raise ValueError("call_started_at must be timezone-aware")
-        self.rules = rules
+        # A rule set not chosen for a direction checks a call someone placed to the hotline.
+        self.rules = rules if rules.direction else rules.for_calls("inbound")
         self.engineer = engineer_name
         self.started_at = call_started_at
         self.roster = [n for n in roster_names if n != engineer_name]

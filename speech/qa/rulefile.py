@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,9 @@ COMMON_FIELDS = {
     "text": (str, True),
     "recommended": (str, False),
     "enabled": (bool, False),
+    "calls": (str, False),  # "inbound", "outbound" or "all" (default): which calls the rule checks
 }
+CALL_DIRECTIONS = ("all", "inbound", "outbound")
 
 
 class RuleFileError(ValueError):
@@ -115,6 +117,7 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     # field name -> compiled patterns (Pattern or ContextPattern), built by parse_rules
     compiled: dict[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+    calls: str = "all"  # which calls it applies to (``RuleSet.for_calls``)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
@@ -128,12 +131,19 @@ class RuleSet:
     source: str = ""
     classes: dict[str, list[str]] = field(default_factory=dict)
     context_unless: list[ContextPattern] = field(default_factory=list, compare=False, repr=False)
+    direction: str = ""  # set by ``for_calls``: "" = every rule of the file
 
     def of_kind(self, kind: str) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
 
     def by_id(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+    def for_calls(self, direction: str) -> RuleSet:
+        """The rules that check a call placed in ``direction`` ("inbound" or "outbound"):
+        an outbound callback has its own greeting and no ring-time rule."""
+        kept = [r for r in self.rules if r.calls in ("all", direction)]
+        return replace(self, rules=kept, direction=direction)
 
     def clauses(self) -> list[str]:
         return list(dict.fromkeys(r.clause for r in self.rules))
@@ -252,6 +262,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
                 raise fail(key, "is a fraction: must be between 0 and 1")
         if "end_of_day" in raw and not re.match(r"^\d{1,2}:\d{2}$", raw["end_of_day"]):
             raise fail("end_of_day", f"{raw['end_of_day']!r} is not HH:MM")
+        if raw.get("calls", "all") not in CALL_DIRECTIONS:
+            raise fail("calls", f'{raw["calls"]!r} must be "inbound", "outbound" or "all"')
         if raw.get("verdict", "warn") not in ("warn", "fail"):
             raise fail("verdict", f'{raw["verdict"]!r} must be "warn" or "fail"')
         if kind in ONE_OF and not any(k in raw for k in ONE_OF[kind]):
@@ -271,7 +283,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             continue
         params = {k: v for k, v in raw.items() if k not in COMMON_FIELDS}
         rules.append(
-            Rule(raw["id"], kind, raw["clause"], raw["text"], raw.get("recommended", ""), params, compiled)
+            Rule(raw["id"], kind, raw["clause"], raw["text"], raw.get("recommended", ""), params, compiled,
+                 raw.get("calls", "all"))
         )
     weights = data.get("weights", {})
     if not isinstance(weights, dict):
